@@ -1,0 +1,1 @@
+"""Sources, parsing, IP resolution and register enrichment."""

@@ -1,0 +1,246 @@
+"""Web server access logs (Apache/Nginx common and combined): finding, reading, parsing.
+
+Reading is I/O: :func:`expand_sources` turns the operator's paths, globs and
+URLs into :class:`LogSource` objects, :func:`read_line_batches` turns one file
+into Arrow batches of ``(line_no, line)``. Parsing is pure: :data:`LINE_PATTERN`
+and :func:`unescape_field` describe a log line, and DuckDB applies the pattern
+to whole batches at once (see ``sinks/weblog_load.py``).
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pyarrow as pa
+import requests
+
+from enrich.errors import InputError
+
+#: Lines longer than this are rejected unparsed (a real request line is far shorter).
+MAX_LINE_BYTES = 64 * 1024
+#: Bytes handed to DuckDB per batch, and read from disk per piece: bound memory
+#: whatever the file size.
+BATCH_BYTES = 32 * 1024 * 1024
+PIECE_BYTES = 4 * 1024 * 1024
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+#: One combined/common log line, optionally prefixed by a quoted X-Forwarded-For
+#: list or a virtual host / X-Forwarded-For token, optionally followed by more
+#: quoted fields (nginx's "$http_x_forwarded_for" and friends). RE2 syntax.
+LINE_PATTERN = (
+    r'^(?:"([^"]*)" )?'  # qprefix: a quoted X-Forwarded-For list before the client
+    r"(?:((?:[^ ,\"]+, )*[^ ,\"]+) )?"  # prefix: a vhost, or an unquoted XFF list
+    r"((?:[^ ,]+, )*[^ ,]+) "  # client: the remote address (or an XFF list ending in it)
+    r"\S+ \S+ "  # ident, user: never stored (may be personal data)
+    r"\[([^\]]+)\] "  # time
+    + _QUOTED  # request
+    + r" (\d{3}|-) (?:\d+|-)"  # status, size
+    + r"(?:( )" + _QUOTED + " " + _QUOTED + ")?"  # pair marker, referrer, user agent
+    + r"((?: +(?:" + r'"(?:[^"\\]|\\.)*"' + r"|[^ \"]+))*)$"  # trailing fields
+)
+LINE_FIELDS = ["qprefix", "prefix", "client", "time", "request", "status", "pair", "referrer", "agent", "extra"]
+TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
+
+_ROTATION_SUFFIX = re.compile(r"(\.(gz|bz2|xz|zst))$|([.-]\d+)$|([.-]\d{4}-?\d{2}-?\d{2}(-?\d+)?)$")
+_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
+_SIMPLE_ESCAPES = {b'"': b'"', b"\\": b"\\", b"n": b"\n", b"t": b"\t", b"r": b"\r"}
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One log file to read: a local path or a URL, and the stream it belongs to."""
+
+    location: str
+    stream: str
+    is_url: bool = False
+
+
+def stream_name(location: str) -> str:
+    """The log stream a file belongs to: its name without rotation suffixes.
+
+    ``access.log``, ``access.log.1``, ``access.log.2.gz`` and
+    ``access.log-20261124.gz`` are all the stream ``access.log``; duplicate
+    lines are only looked for within one stream.
+    """
+    name = urlsplit(location).path if "://" in location else location
+    base = Path(name).name
+    while True:
+        stripped = _ROTATION_SUFFIX.sub("", base)
+        if stripped == base or not stripped:
+            return base
+        base = stripped
+
+
+def expand_sources(patterns: tuple[str, ...] | list[str]) -> list[LogSource]:
+    """Turn paths, globs and URLs into sources, in a stable order.
+
+    Raises:
+        InputError: a path that does not exist, a directory, or a glob that
+            matches no file (one line each, naming the culprit).
+    """
+    sources: list[LogSource] = []
+    for pattern in patterns:
+        if re.match(r"^https?://", pattern, re.IGNORECASE):
+            sources.append(LogSource(pattern, stream_name(pattern), is_url=True))
+            continue
+        expanded = Path(pattern).expanduser()
+        if glob.has_magic(str(expanded)):
+            matches = sorted(p for p in glob.glob(str(expanded)) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"--logs {pattern!r} matches no file")
+        elif expanded.is_dir():
+            raise InputError(f"--logs {pattern!r} is a directory; give a file or a glob such as '{pattern}/access.log*'")
+        elif not expanded.exists():
+            raise InputError(f"--logs {pattern!r}: no such file")
+        else:
+            matches = [str(expanded)]
+        sources.extend(LogSource(m, stream_name(m)) for m in matches)
+    seen: set[str] = set()
+    unique = []
+    for source in sources:
+        if source.location not in seen:
+            seen.add(source.location)
+            unique.append(source)
+    return unique
+
+
+def download(
+    url: str,
+    target: Path,
+    session: requests.Session,
+    *,
+    auth: tuple[str, str] | None = None,
+    token: str | None = None,
+    timeout: tuple[float, float] = (10, 120),
+) -> Path:
+    """Fetch ``url`` into ``target`` (created 0600). Credentials come from settings.
+
+    Raises:
+        InputError: HTTP error status or network failure, as one line.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with session.get(url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
+            if response.status_code >= 400:
+                raise InputError(f"cannot fetch {url}: HTTP {response.status_code} {response.reason}")
+            target.touch(mode=0o600)
+            with target.open("wb") as out:
+                for block in response.raw.stream(1 << 20, decode_content=False):
+                    out.write(block)
+    except requests.RequestException as exc:
+        raise InputError(f"cannot fetch {url}: {exc.__class__.__name__}: {exc}") from None
+    return target
+
+
+@dataclass
+class ReadResult:
+    """What reading a file found besides its lines: damage at the end, if any."""
+
+    error: str | None = None
+
+
+def _open_bytes(path: Path):
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _lines(data: bytes, first_line_no: int) -> pa.RecordBatch:
+    """``data`` (whole lines) as a batch of ``(line_no, line)``, terminators kept."""
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Invalid UTF-8 becomes \xHH text, the escape nginx and Apache use
+            # themselves: every line survives as text, no byte is dropped.
+            data = data.decode("utf-8", errors="backslashreplace").encode("utf-8")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buffer == 10) + 1
+    if len(data) and (len(ends) == 0 or ends[-1] != len(data)):
+        ends = np.append(ends, len(data))
+    offsets = np.concatenate(([0], ends)).astype(np.int64)
+    count = len(offsets) - 1
+    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+    numbers = pa.array(np.arange(first_line_no, first_line_no + count, dtype=np.int64))
+    return pa.RecordBatch.from_arrays([numbers, lines], names=["line_no", "line"])
+
+
+def read_line_batches(
+    path: Path, result: ReadResult, batch_bytes: int = BATCH_BYTES, piece_bytes: int = PIECE_BYTES
+) -> Iterator[pa.Table]:
+    """Yield Arrow tables of ``(line_no, line)`` for a plain or gzip file.
+
+    Line numbers start at 1; lines keep their terminator (trimmed later, in
+    SQL). The file is read in small pieces (cache-friendly) gathered into
+    tables of about ``batch_bytes`` (big enough for DuckDB to parallelise).
+    A truncated or corrupt gzip stream ends the file early: the lines before
+    the damage are yielded and ``result.error`` says what happened.
+    """
+    line_no = 1
+    tail = b""
+    pending: list[pa.RecordBatch] = []
+    pending_bytes = 0
+
+    def flush() -> pa.Table:
+        nonlocal pending, pending_bytes
+        table = pa.Table.from_batches(pending)
+        pending, pending_bytes = [], 0
+        return table
+
+    try:
+        with _open_bytes(path) as handle:
+            while True:
+                piece = handle.read(piece_bytes)
+                if not piece:
+                    break
+                data = tail + piece
+                cut = data.rfind(b"\n") + 1
+                data, tail = data[:cut], data[cut:]
+                if len(tail) > MAX_LINE_BYTES:
+                    # An endless line: keep its start (it will be rejected as too
+                    # long) and drop the rest until its end, counting it once.
+                    tail = tail[: MAX_LINE_BYTES + 1]
+                if data:
+                    batch = _lines(data, line_no)
+                    line_no += batch.num_rows
+                    pending.append(batch)
+                    pending_bytes += len(data)
+                    if pending_bytes >= batch_bytes:
+                        yield flush()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        result.error = f"damaged gzip data after line {line_no - 1}: {exc}"
+    except OSError as exc:
+        result.error = f"read error after line {line_no - 1}: {exc}"
+    if tail:
+        pending.append(_lines(tail, line_no))
+    if pending:
+        yield flush()
+
+
+def unescape_field(value: str | None) -> str | None:
+    r"""Undo the escaping Apache and Nginx apply inside quoted fields.
+
+    ``\"`` becomes ``"``, ``\\`` becomes ``\``, and runs of ``\xHH`` become the
+    bytes they stand for, decoded as UTF-8 (invalid sequences become U+FFFD).
+    """
+    if value is None or "\\" not in value:
+        return value
+    raw = value.encode("utf-8", errors="surrogatepass")
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        token = match.group(1)
+        if token[:1] == b"x" and len(token) == 3:
+            return bytes([int(token[1:], 16)])
+        return _SIMPLE_ESCAPES.get(token, b"\\" + token)
+
+    return _ESCAPE.sub(replace, raw).decode("utf-8", errors="replace")

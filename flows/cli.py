@@ -1,0 +1,232 @@
+"""The ``leadpipe`` command line (Typer). Thin: resolves settings, calls stages or the flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from enrich.errors import BusyError, LeadpipeError
+from flows.config import REPO_ROOT, Settings, load_settings
+from flows.runtime import prepare_prefect, setup_logging
+
+app = typer.Typer(
+    name="leadpipe",
+    help="Tell a B2B company which organisations visit its website.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DEMO_DIR = REPO_ROOT / "data" / "demo"
+
+# Options shared by run and the single-stage commands (PRODUCT.md).
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="The analysts' DuckDB file [env LEADPIPE_DB].")]
+LogsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--logs", help="Access log path, glob or URL; repeatable [env LEADPIPE_LOGS, ';'-separated]."),
+]
+SinceOpt = Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="First day to load.")]
+UntilOpt = Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Last day to load.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="No network lookups: local lists and caches only.")]
+ReportOpt = Annotated[Optional[Path], typer.Option("--report-dir", help="Where reports are written.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="leadpipe.toml to read [env LEADPIPE_CONFIG].")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+def _overrides(db, logs, since, until, offline, report_dir) -> dict:
+    return {
+        "db": str(db) if db else None,
+        "logs": list(logs) if logs else None,
+        "since": since.date().isoformat() if since else None,
+        "until": until.date().isoformat() if until else None,
+        "offline": True if offline else None,
+        "report_dir": str(report_dir) if report_dir else None,
+    }
+
+
+def _fail(exc: BaseException) -> None:
+    from flows.stages import one_line
+
+    err.print(f"[bold red]leadpipe: error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(75 if isinstance(exc, BusyError) else 1)
+
+
+def _settings(overrides: dict, config: Path | None) -> Settings:
+    try:
+        return load_settings(overrides, config)
+    except LeadpipeError as exc:
+        _fail(exc)
+        raise  # unreachable
+
+
+def _run_flow(settings_overrides: dict, config: Path | None, command: str) -> dict:
+    """The nightly flow, in-process (Prefect starts a temporary local API if none is configured)."""
+    settings = _settings(settings_overrides, config)
+    prepare_prefect(settings)
+    from flows.nightly import nightly
+
+    try:
+        return nightly(overrides=settings_overrides, config_file=str(config) if config else None, command=command)
+    except LeadpipeError as exc:
+        _fail(exc)
+    except Exception as exc:  # anything unexpected is still one line, never a traceback
+        if os.environ.get("LEADPIPE_DEBUG"):
+            raise
+        _fail(exc)
+    return {}
+
+
+def _run_stages(overrides: dict, config: Path | None, command: str, stage_names: list[str]) -> dict:
+    from flows import stages
+
+    settings = _settings(overrides, config)
+    try:
+        return stages.execute(settings, command, stage_names)
+    except LeadpipeError as exc:
+        _fail(exc)
+    except Exception as exc:
+        if os.environ.get("LEADPIPE_DEBUG"):
+            raise
+        _fail(exc)
+    return {}
+
+
+def print_summary(stats: dict, db: Path) -> None:
+    """The run's counts and what the database now holds."""
+    from sinks import database
+    from sinks.weblog_load import count_rows
+
+    table = Table(title=f"leadpipe run {stats.get('run_id', '')}", show_header=True, header_style="bold")
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for key in (
+        "files", "lines_read", "lines_parsed", "lines_rejected", "duplicate_lines", "lines_out_of_window",
+        "bot_requests", "pageviews", "visits", "visits_touched",
+    ):
+        if key in stats:
+            table.add_row(key, f"{stats[key]:,}")
+    console.print(table)
+    with database.open_snapshot(db) as con:
+        counts = count_rows(con, ["visits", "pageviews", "companies", "networks", "rejects", "runs"])
+        daily = con.execute(
+            """
+            SELECT CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day, count(*) AS visits,
+                   sum(pageviews) AS pageviews
+            FROM visits GROUP BY 1 ORDER BY 1 DESC LIMIT 14
+            """
+        ).fetchall()
+    held = Table(title=f"{db}", header_style="bold")
+    held.add_column("table")
+    held.add_column("rows", justify="right")
+    for name, n in counts.items():
+        held.add_row(name, f"{n:,}")
+    console.print(held)
+    if daily:
+        days = Table(title="visits per day (Helsinki)", header_style="bold")
+        for col in ("day", "visits", "pageviews"):
+            days.add_column(col, justify="right")
+        for day, visits, pageviews in sorted(daily):
+            days.add_row(str(day), f"{visits:,}", f"{pageviews:,}")
+        console.print(days)
+
+
+@app.command()
+def run(
+    db: DbOpt = None, logs: LogsOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """The nightly flow: ingest → load, published atomically to --db."""
+    setup_logging(verbose)
+    overrides = _overrides(db, logs, since, until, offline, report_dir)
+    stats = _run_flow(overrides, config, "run")
+    print_summary(stats, _settings(overrides, config).db)
+
+
+@app.command()
+def ingest(
+    db: DbOpt = None, logs: LogsOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Stage: read access logs into pageviews (new lines only)."""
+    setup_logging(verbose)
+    stats = _run_stages(_overrides(db, logs, since, until, offline, None), config, "ingest", ["ingest"])
+    console.print_json(json.dumps(stats, default=str))
+
+
+@app.command()
+def load(db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Stage: group new pageviews into visits (sessions)."""
+    setup_logging(verbose)
+    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "load", ["load"])
+    console.print_json(json.dumps(stats, default=str))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the demo database goes.")] = Path("demo-output"),
+    verbose: VerboseOpt = False,
+) -> None:
+    """The whole nightly flow, offline, on the bundled synthetic data in data/demo/."""
+    setup_logging(verbose)
+    logs = sorted(str(p) for p in (DEMO_DIR / "logs").glob("access.log*"))
+    if not logs:
+        _fail(LeadpipeError(f"no demo logs in {DEMO_DIR / 'logs'}; run python data/demo/generate.py"))
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = out / "leadpipe-demo.duckdb"
+    db.unlink(missing_ok=True)  # a demo always starts from nothing and ends the same
+    os.environ.setdefault("LEADPIPE_CONFIG_DIR", str(out / "config"))
+    overrides = {
+        "db": str(db),
+        "logs": [str(DEMO_DIR / "logs" / "access.log*")],
+        "offline": True,
+        "report_dir": str(out / "reports"),
+        "config_dir": os.environ["LEADPIPE_CONFIG_DIR"],
+    }
+    stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
+    print_summary(stats, db)
+    console.print(f"\nDatabase: [bold]{db}[/]  (open read-only: duckdb.connect('{db}', read_only=True))")
+
+
+@app.command()
+def serve(config: ConfigOpt = None, db: DbOpt = None, logs: LogsOpt = None, verbose: VerboseOpt = False) -> None:
+    """Serve the nightly flow on its cron schedule (leadpipe.toml: schedule, timezone)."""
+    setup_logging(verbose)
+    overrides = _overrides(db, logs, None, None, False, None)
+    settings = _settings(overrides, config)
+    prepare_prefect(settings)
+    from prefect.schedules import Cron
+
+    from flows.nightly import nightly
+
+    params = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
+    if config:
+        params["config_file"] = str(config.resolve())
+    console.print(f"serving 'nightly' on '{settings.schedule}' ({settings.timezone}); Ctrl-C stops")
+    nightly.serve(
+        name="leadpipe-nightly", schedule=Cron(settings.schedule, timezone=settings.timezone), parameters=params
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("leadpipe: interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

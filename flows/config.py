@@ -1,0 +1,219 @@
+"""Configuration, resolved once at the entry point.
+
+Precedence, highest first: command-line options, environment variables
+(``LEADPIPE_*``), ``leadpipe.toml``, built-in defaults. Library code in
+``enrich/`` and ``sinks/`` never reads the environment: it receives a
+:class:`Settings` (or plain arguments) from here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from enrich.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+DEFAULT_RDAP_URL = "https://rdap.arin.net/registry"
+DEFAULT_YTJ_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, with no I/O behind it."""
+
+    db: Path = Path("leadpipe.duckdb")
+    logs: tuple[str, ...] = ()
+    leadfeeder: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    offline: bool = False
+    report_dir: Path = Path("reports")
+    config_dir: Path = Path.home() / ".config" / "leadpipe"
+    data_dir: Path = DEFAULT_DATA_DIR
+    trusted_proxies: tuple[str, ...] = ()
+    internal_networks: tuple[str, ...] = ()
+    session_gap_minutes: int = 30
+    retention_months: int = 13
+    store_ip_prefix: bool = False
+    schedule: str = "0 3 * * *"
+    timezone: str = "Europe/Helsinki"
+    rdap_url: str = DEFAULT_RDAP_URL
+    ytj_url: str = DEFAULT_YTJ_URL
+    memory_limit: str = "1GB"
+    # Credentials for pulling logs over HTTP(S): environment only, never CLI.
+    http_auth: tuple[str, str] | None = field(default=None, repr=False)
+    http_token: str | None = field(default=None, repr=False)
+
+    @property
+    def secret_path(self) -> Path:
+        return self.config_dir / "secret.key"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.config_dir / "prefect"
+
+
+# Keys accepted in leadpipe.toml (top level or under [leadpipe]) and their
+# environment variable names. Lists in the environment are separated by
+# os.pathsep (":" on Linux) except globs/URLs, which use newlines or ";".
+_KEYS = {
+    "db": "LEADPIPE_DB",
+    "logs": "LEADPIPE_LOGS",
+    "leadfeeder": "LEADPIPE_LEADFEEDER",
+    "forms": "LEADPIPE_FORMS",
+    "since": "LEADPIPE_SINCE",
+    "until": "LEADPIPE_UNTIL",
+    "offline": "LEADPIPE_OFFLINE",
+    "report_dir": "LEADPIPE_REPORT_DIR",
+    "config_dir": "LEADPIPE_CONFIG_DIR",
+    "data_dir": "LEADPIPE_DATA_DIR",
+    "trusted_proxies": "LEADPIPE_TRUSTED_PROXIES",
+    "internal_networks": "LEADPIPE_INTERNAL_NETWORKS",
+    "session_gap_minutes": "LEADPIPE_SESSION_GAP_MINUTES",
+    "retention_months": "LEADPIPE_RETENTION_MONTHS",
+    "store_ip_prefix": "LEADPIPE_STORE_IP_PREFIX",
+    "schedule": "LEADPIPE_SCHEDULE",
+    "timezone": "LEADPIPE_TIMEZONE",
+    "rdap_url": "LEADPIPE_RDAP_URL",
+    "ytj_url": "LEADPIPE_YTJ_URL",
+    "memory_limit": "LEADPIPE_MEMORY_LIMIT",
+}
+_TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
+_PATHS = {"db", "report_dir", "config_dir", "data_dir"}
+_INTS = {"session_gap_minutes", "retention_months"}
+_BOOLS = {"offline", "store_ip_prefix"}
+_DATES = {"since", "until"}
+
+
+def _coerce(key: str, value: object, origin: str) -> object:
+    try:
+        if key in _TUPLES:
+            if isinstance(value, str):
+                parts = value.replace("\n", ";").split(";")
+                return tuple(p.strip() for p in parts if p.strip())
+            return tuple(str(v) for v in value)  # type: ignore[union-attr]
+        if key in _PATHS:
+            return Path(str(value)).expanduser()
+        if key in _INTS:
+            number = int(value)  # type: ignore[arg-type]
+            if number <= 0:
+                raise ValueError("must be positive")
+            return number
+        if key in _BOOLS:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError("expected true or false")
+        if key in _DATES:
+            if isinstance(value, date):
+                return value
+            return date.fromisoformat(str(value))
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: bad value for {key!r}: {value!r} ({exc})") from None
+
+
+def find_config_file(explicit: Path | None, env: dict[str, str]) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if env.get("LEADPIPE_CONFIG"):
+        return Path(env["LEADPIPE_CONFIG"]).expanduser()
+    local = Path("leadpipe.toml")
+    return local if local.exists() else None
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """Read leadpipe.toml; any problem is one ConfigError line."""
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    table = raw.get("leadpipe", raw)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [leadpipe] must be a table")
+    unknown = sorted(set(table) - set(_KEYS) - {"leadpipe"})
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s): {', '.join(unknown)}")
+    return {k: _coerce(k, v, str(path)) for k, v in table.items() if k in _KEYS}
+
+
+def load_settings(
+    cli: dict[str, object] | None = None,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Merge defaults, leadpipe.toml, environment and CLI values into Settings.
+
+    Args:
+        cli: options given on the command line; ``None`` or empty values are ignored.
+        config_file: an explicit ``--config`` path.
+        env: the environment (defaults to ``os.environ``).
+
+    Raises:
+        ConfigError: unreadable config or a value of the wrong type.
+    """
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    path = find_config_file(config_file, env)
+    if path is not None:
+        values.update(read_config_file(path))
+    for key, var in _KEYS.items():
+        if env.get(var):
+            values[key] = _coerce(key, env[var], f"${var}")
+    for key, value in (cli or {}).items():
+        if value is None or value == () or value == []:
+            continue
+        values[key] = _coerce(key, value, "command line")
+    user, password = env.get("LEADPIPE_HTTP_USER"), env.get("LEADPIPE_HTTP_PASSWORD")
+    if user and password:
+        values["http_auth"] = (user, password)
+    if env.get("LEADPIPE_HTTP_TOKEN"):
+        values["http_token"] = env["LEADPIPE_HTTP_TOKEN"]
+    settings = replace(Settings(), **values)
+    if settings.since and settings.until and settings.since > settings.until:
+        raise ConfigError(f"--since {settings.since} is after --until {settings.until}")
+    return settings
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) as 0700 if missing; return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def load_or_create_secret(settings: Settings) -> bytes:
+    """The keyed-hash secret: generated on first use, 0600, outside the database.
+
+    Raises:
+        ConfigError: the secret file exists but cannot be read or is malformed.
+    """
+    path = settings.secret_path
+    if not path.exists():
+        ensure_private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    try:
+        text = path.read_text().strip()
+        key = bytes.fromhex(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the keyed-hash secret {path}: {exc}") from None
+    if len(key) < 16:
+        raise ConfigError(f"the keyed-hash secret {path} is too short")
+    return key

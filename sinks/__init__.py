@@ -1,0 +1,1 @@
+"""Where data lands: the DuckDB schema, loading, publishing, reports."""

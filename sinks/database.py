@@ -1,0 +1,165 @@
+"""The DuckDB file: connections, schema migrations, the working copy and publishing.
+
+DuckDB lets one process write a file and no other process open it meanwhile,
+so analysts never open the file a run writes. ``--db PATH`` names the
+published snapshot; a run works in a private copy beside it
+(``.PATH.work``) and, when it succeeds, renames that copy over ``PATH`` — an
+atomic replace. A failed or killed run leaves ``PATH`` as it was, and its
+rerun starts again from that snapshot, so it produces exactly what an
+uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from enrich.errors import BusyError, ConfigError
+
+
+def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Settings every leadpipe connection gets: no extension downloads, UTC."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    return con
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The versioned migrations shipped in ``sinks/migrations``: (version, name, sql)."""
+    found = []
+    for entry in resources.files("sinks").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations this database lacks, each in its own transaction.
+
+    Returns the versions applied.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, sql in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def connect(path: Path | str = ":memory:", memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (creating 0600 if new) and migrate a database."""
+    if str(path) != ":memory:":
+        path = Path(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    previous = os.umask(0o077)
+    try:
+        con = duckdb.connect(str(path))
+    finally:
+        os.umask(previous)
+    configure(con, memory_limit)
+    migrate(con)
+    return con
+
+
+def work_path(db: Path) -> Path:
+    return db.with_name(f".{db.name}.work")
+
+
+def lock_path(db: Path) -> Path:
+    return db.with_name(f".{db.name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(db: Path) -> Iterator[None]:
+    """Hold the database's run lock, or raise BusyError at once."""
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"another leadpipe run is using {db}; try again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def working_copy(db: Path, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a private copy of the published database.
+
+    On normal exit the copy is checkpointed and atomically renamed over
+    ``db``; on an exception it is discarded and ``db`` stays as it was.
+    Callers hold :func:`exclusive` around this.
+    """
+    if db.exists() and db.is_dir():
+        raise ConfigError(f"--db {db} is a directory")
+    work = work_path(db)
+    for leftover in (work, work.with_name(work.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    if db.exists():
+        previous = os.umask(0o077)
+        try:
+            shutil.copyfile(db, work)
+        finally:
+            os.umask(previous)
+    con = connect(work, memory_limit)
+    try:
+        yield con
+        con.execute("CHECKPOINT")
+        con.close()
+        os.chmod(work, 0o600)
+        with open(work, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(work, db)
+        _fsync_dir(db.parent)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.close()
+        work.unlink(missing_ok=True)
+        work.with_name(work.name + ".wal").unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_snapshot(db: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published snapshot (what analysts use)."""
+    if not db.exists():
+        raise ConfigError(f"no database at {db}; run 'leadpipe run' or 'leadpipe demo' first")
+    return configure(duckdb.connect(str(db), read_only=True))
