@@ -97,7 +97,7 @@ def client_address(remote: str | None, forwarded: str | None, policy: ProxyPolic
     hops = [parse_address(token) for token in chain]
     for hop in reversed(hops):
         if hop is None:
-            break  # garbage in the header: nothing left of it can be trusted
+            continue  # "unknown" (written by some proxies) or garbage: not an address
         if not policy.is_trusted_proxy(hop):
             return str(hop)
     # Every hop is trusted (an internal client): report the left-most parseable one.

@@ -12,7 +12,7 @@ def start_run(con: duckdb.DuckDBPyConnection, command: str) -> int:
     return con.execute(
         "INSERT INTO runs (command, started_at, status) VALUES (?, current_timestamp, 'running') RETURNING run_id",
         [command],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def finish_run(

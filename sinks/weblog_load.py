@@ -315,7 +315,7 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int) -> dict:
                count(*) FILTER (WHERE reason IS NULL AND client IS NULL)
         FROM classified
         """
-    ).fetchone()
+    ).fetchall()[0]
     by_reason = dict(
         con.execute("SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     )
@@ -351,10 +351,10 @@ def ingest_logs(
     con.execute("BEGIN TRANSACTION")
     try:
         problems = _stage_files(con, files, on_progress)
-        lines_read = con.execute("SELECT count(*) FROM staged").fetchone()[0]
+        lines_read = con.execute("SELECT count(*) FROM staged").fetchall()[0][0]
         _deduplicate(con, options)
-        in_window = con.execute("SELECT count(*) FROM numbered WHERE in_window").fetchone()[0]
-        fresh = con.execute("SELECT count(*) FROM fresh").fetchone()[0]
+        in_window = con.execute("SELECT count(*) FROM numbered WHERE in_window").fetchall()[0][0]
+        fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
         _resolve_visitors(con, options)
         _classify(con, options)
         _unescape(con)
@@ -455,7 +455,7 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
         )
         before = con.execute(
             "SELECT count(*) FROM visits WHERE source = 'log' AND visitor_key IN (SELECT visitor_key FROM dirty)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute("DELETE FROM visits WHERE source = 'log' AND visitor_key IN (SELECT visitor_key FROM dirty)")
         con.execute(
             """
@@ -478,8 +478,8 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
               AND pageviews.visit_id IS DISTINCT FROM s.new_visit_id
             """
         )
-        after = con.execute("SELECT count(DISTINCT new_visit_id) FROM sessioned").fetchone()[0]
-        visitors = con.execute("SELECT count(*) FROM dirty").fetchone()[0]
+        after = con.execute("SELECT count(DISTINCT new_visit_id) FROM sessioned").fetchall()[0][0]
+        visitors = con.execute("SELECT count(*) FROM dirty").fetchall()[0][0]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -494,4 +494,4 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
 
 def count_rows(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:
     """Row counts of the named tables (names from code, never from input)."""
-    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
