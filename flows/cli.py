@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from enrich.errors import BusyError, LeadpipeError
-from flows.config import REPO_ROOT, Settings, load_settings
+from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
 from flows.runtime import prepare_prefect, setup_logging
 
 app = typer.Typer(
@@ -183,7 +182,7 @@ def demo(
     logs = sorted(str(p) for p in (DEMO_DIR / "logs").glob("access.log*"))
     if not logs:
         _fail(LeadpipeError(f"no demo logs in {DEMO_DIR / 'logs'}; run python data/demo/generate.py"))
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(out)
     db = out / "leadpipe-demo.duckdb"
     db.unlink(missing_ok=True)  # a demo always starts from nothing and ends the same
     os.environ.setdefault("LEADPIPE_CONFIG_DIR", str(out / "config"))

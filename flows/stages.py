@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,7 @@ def window(settings: Settings) -> tuple[datetime | None, datetime | None]:
     zone = ZoneInfo(settings.timezone)
 
     def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=zone)
+        return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
 
     since = midnight(settings.since) if settings.since else None
     until = midnight(settings.until + timedelta(days=1)) if settings.until else None

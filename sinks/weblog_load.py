@@ -284,7 +284,7 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int) -> dict:
     con.execute(
         f"""
         INSERT INTO pageviews
-        SELECT md5(stream || chr(0) || CAST(line_hash AS VARCHAR) || chr(0) || CAST(occurrence AS VARCHAR)),
+        SELECT md5(stream || chr(0) || hex(line_hash) || chr(0) || CAST(occurrence AS VARCHAR)),  -- hex(): CAST(UHUGEINT AS VARCHAR) is slow
                NULL, visitor_key, client_key, client_prefix, ts, path, status,
                nullif(split_part(nullif(referrer, '-'), '?', 1), ''),
                {_utm("utm_source")}, {_utm("utm_medium")}, {_utm("utm_campaign")},

@@ -64,3 +64,17 @@ def test_late_lines_merge_visits_and_keep_ids_stable(con, tmp_path):
     late = write_log(tmp_path / "other.log", [combined(ts="24/Nov/2026:10:25:00 +0200")])
     ingest(con, late)
     assert con.execute("SELECT count(*), sum(pageviews) FROM visits").fetchall() == [(1, 3)]
+
+
+def test_since_until_window_loads_only_those_days_and_leaves_the_rest_for_later(con, tmp_path):
+    from datetime import datetime, timezone
+
+    path = write_log(tmp_path / "access.log", [
+        combined(ts="23/Nov/2026:12:00:00 +0200", request="GET /a HTTP/1.1"),
+        combined(ts="24/Nov/2026:12:00:00 +0200", request="GET /b HTTP/1.1"),
+    ])
+    day = datetime(2026, 11, 23, 22, tzinfo=timezone.utc)  # 24 Nov 00:00 Helsinki
+    stats = ingest(con, path, since=day)
+    assert stats["pageviews"] == 1 and stats["lines_out_of_window"] == 1
+    stats = ingest(con, path)  # the earlier day, later
+    assert stats["pageviews"] == 1 and stats["duplicate_lines"] == 1
