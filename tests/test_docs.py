@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_every_command_in_the_readme_exists():
     text = README.read_text()
-    commands = set(re.findall(r"leadpipe ([a-z][a-z-]+)", text))
+    commands = set(re.findall(r"(?:^|`)leadpipe ([a-z][a-z-]+)", text, re.M))
     runner = CliRunner()
     registered = {c.name or c.callback.__name__ for c in app.registered_commands}
     unknown = {c for c in commands if c not in registered and c not in {"toml", "nightly"}}
