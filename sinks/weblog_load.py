@@ -185,58 +185,63 @@ def _deduplicate(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None
 
 
 def _resolve_visitors(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
-    """Client address and keyed hashes for each distinct pair (Python: small sets).
+    """Client address and keyed hashes, as table ``fresh_visitors``.
 
-    The address exists only in this connection's temporary tables, which are
-    gone when the stage ends; what is stored is the keyed hashes.
+    Python works only on the distinct (client field, X-Forwarded-For, agent)
+    triples of the run, a small set; one join brings the results back. The
+    address exists only in this connection's temporary tables, which are gone
+    when the stage ends: what is stored is the keyed hashes.
     """
-    pairs = con.sql("SELECT DISTINCT client_field, forwarded FROM fresh WHERE reason IS NULL").to_arrow_table()
-    fields, forwards = pairs.column(0).to_pylist(), pairs.column(1).to_pylist()
-    clients = []
-    for field_text, forwarded in zip(fields, forwards):
-        tokens = (field_text or "").replace(", ", ",").split(" ")
-        remote_list = tokens[-1].split(",")
-        # A vhost or an unquoted X-Forwarded-For list may stand before the client.
-        chain = [t for t in ([forwarded] if forwarded else []) if t]
-        if len(tokens) > 1 and all(_looks_like_ips(t) for t in tokens[:-1]):
-            chain.append(",".join(tokens[:-1]))
-        chain.extend(remote_list[:-1])
-        clients.append(client_address(remote_list[-1], ",".join(chain) or None, options.policy))
-    con.register("client_map", pa.table({"client_field": fields, "forwarded": forwards, "client": clients}))
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE fresh_clients AS
-        SELECT f.*, c.client FROM fresh f
-        LEFT JOIN client_map c
-          ON f.client_field IS NOT DISTINCT FROM c.client_field AND f.forwarded IS NOT DISTINCT FROM c.forwarded
-        """
-    )
-    con.unregister("client_map")
-    visitors = con.sql(
-        "SELECT DISTINCT client, agent FROM fresh_clients WHERE reason IS NULL AND client IS NOT NULL"
+    triples = con.sql(
+        "SELECT DISTINCT client_field, forwarded, agent FROM fresh WHERE reason IS NULL"
     ).to_arrow_table()
-    addresses, agents = visitors.column(0).to_pylist(), visitors.column(1).to_pylist()
+    fields, forwards, agents = (triples.column(i).to_pylist() for i in range(3))
     secret = options.secret
+    addresses: dict[tuple[str, str | None], str | None] = {}
+    client_keys: dict[str, str] = {}
+    out: dict[str, list] = {"client": [], "visitor_key": [], "client_key": [], "client_prefix": []}
+    for field_text, forwarded, agent in zip(fields, forwards, agents):
+        client = addresses.get((field_text, forwarded), "")
+        if client == "":
+            client = addresses[(field_text, forwarded)] = _client_of(field_text, forwarded, options.policy)
+        out["client"].append(client)
+        if client is None:
+            for name in ("visitor_key", "client_key", "client_prefix"):
+                out[name].append(None)
+            continue
+        if client not in client_keys:
+            client_keys[client] = client_key(secret, client)
+        out["visitor_key"].append(visitor_key(secret, client, agent))
+        out["client_key"].append(client_keys[client])
+        out["client_prefix"].append(truncated_prefix(client) if options.store_ip_prefix else None)
     con.register(
         "visitor_map",
-        pa.table(
-            {
-                "client": addresses,
-                "agent": agents,
-                "visitor_key": [visitor_key(secret, a, u) for a, u in zip(addresses, agents)],
-                "client_key": [client_key(secret, a) for a in addresses],
-                "client_prefix": [truncated_prefix(a) if options.store_ip_prefix else None for a in addresses],
-            }
-        ),
+        pa.table({"client_field": fields, "forwarded": forwards, "agent": agents, **out},
+                 schema=pa.schema([(n, pa.string()) for n in ("client_field", "forwarded", "agent", *out)])),
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE fresh_visitors AS
-        SELECT f.*, v.visitor_key, v.client_key, v.client_prefix FROM fresh_clients f
-        LEFT JOIN visitor_map v ON f.client = v.client AND f.agent IS NOT DISTINCT FROM v.agent
+        SELECT f.*, v.client, v.visitor_key, v.client_key, v.client_prefix
+        FROM fresh f LEFT JOIN visitor_map v
+          ON f.client_field IS NOT DISTINCT FROM v.client_field
+         AND f.forwarded IS NOT DISTINCT FROM v.forwarded
+         AND f.agent IS NOT DISTINCT FROM v.agent
         """
     )
     con.unregister("visitor_map")
+
+
+def _client_of(field_text: str | None, forwarded: str | None, policy: ProxyPolicy) -> str | None:
+    """The client address from a log's client field and X-Forwarded-For value."""
+    tokens = (field_text or "").replace(", ", ",").split(" ")
+    remote_list = tokens[-1].split(",")
+    # A vhost or an unquoted X-Forwarded-For list may stand before the client.
+    chain = [forwarded] if forwarded else []
+    if len(tokens) > 1 and all(_looks_like_ips(t) for t in tokens[:-1]):
+        chain.append(",".join(tokens[:-1]))
+    chain.extend(remote_list[:-1])
+    return client_address(remote_list[-1], ",".join(chain) or None, policy)
 
 
 def _looks_like_ips(token: str) -> bool:
@@ -368,7 +373,7 @@ def ingest_logs(
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in ("staged", "staged_files", "numbered", "fresh", "fresh_clients", "fresh_visitors", "agent_bots", "classified"):
+        for table in ("staged", "staged_files", "numbered", "fresh", "fresh_visitors", "agent_bots", "classified"):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     stats = {
         "files": len(files),
