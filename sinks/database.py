@@ -29,6 +29,7 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])
     return con

@@ -1,17 +1,21 @@
 """Web-log lines into DuckDB: parse, deduplicate, classify, load, sessionize.
 
 All bulk work is set-based SQL. Python touches only what is small: the
-distinct (client field, X-Forwarded-For) pairs of a run, to find the client
-address, and the distinct (address, user agent) pairs, to hash them with the
-secret key, which never enters the database.
+distinct (client field, X-Forwarded-For, user agent) triples of a run's
+pageviews, to find the client address and hash it with the secret key,
+which never enters the database.
 
 Stages (each one transaction):
-- :func:`ingest_logs` reads files into temporary tables, drops lines already
-  counted (a multiset union per stream), records rejects and writes new
-  pageviews with ``visit_id`` NULL;
-- :func:`sessionize` recomputes the visits of every visitor that has such
-  pageviews, from all of that visitor's pageviews, so a session that straddles
-  midnight is extended by the next night's logs rather than split.
+- :func:`ingest_logs` parses files into a temporary table, drops lines already
+  counted (a multiset union per stream), records rejects and writes the new
+  pageviews to ``pending_pageviews``;
+- :func:`sessionize` groups pending pageviews, together with the stored
+  pageviews of the same visitors, into visits, and moves them to
+  ``pageviews``: a session that straddles midnight is extended by the next
+  night's logs rather than split.
+
+Every intermediate table is as narrow as it can be: a wide copy of a
+million rows costs more than the parsing itself.
 """
 
 from __future__ import annotations
@@ -80,23 +84,37 @@ WITH src AS (
            CASE WHEN fast THEN (CASE WHEN len(p) > 7 THEN list_filter(p[8:], lambda x, i: i % 2 = 1) END)
                 ELSE regexp_extract_all(m.extra, $quoted, 1) END AS extras
     FROM split
+), parsed AS (
+    SELECT *,
+           try_strptime(time_text, $time_format) AS ts,
+           try_cast(status_text AS SMALLINT) AS status,
+           -- the request target without scheme and host (proxies log absolute URLs)
+           regexp_replace(split_part(request, ' ', 2), '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*', '') AS target,
+           split_part(request, ' ', 1) = 'GET' AS is_get
+    FROM fields
+), classified AS (
+    SELECT *,
+           ok AND ts IS NOT NULL AND is_get AND (status BETWEEN 200 AND 299 OR status = 304)
+              AND NOT regexp_matches(split_part(target, '?', 1), $assets) AS candidate
+    FROM parsed
 )
 SELECT $file_id AS file_id, line_no, line_hash,
        CASE WHEN NOT ok THEN l END AS raw,
        CASE WHEN l = '' THEN 'empty line'
             WHEN too_long THEN 'line too long'
             WHEN NOT ok THEN 'not an Apache/Nginx common or combined log line'
-            WHEN try_strptime(time_text, $time_format) IS NULL THEN 'bad timestamp'
+            WHEN ts IS NULL THEN 'bad timestamp'
        END AS reason,
-       try_strptime(time_text, $time_format) AS ts,
+       ts,
        client_field,
        coalesce(qprefix, list_filter(extras, lambda x: regexp_full_match(x, $xff_like))[1]) AS forwarded,
-       split_part(request, ' ', 1) AS method,
-       split_part(request, ' ', 2) AS target,
-       try_cast(status_text AS SMALLINT) AS status,
-       referrer,
-       agent
-FROM fields
+       agent,
+       candidate,
+       -- what only a pageview needs is kept only for pageview candidates
+       CASE WHEN candidate THEN target END AS target,
+       CASE WHEN candidate THEN status END AS status,
+       CASE WHEN candidate THEN referrer END AS referrer
+FROM classified
 """
 _PARSE_PARAMS = {
     "pattern": LINE_PATTERN,
@@ -105,15 +123,17 @@ _PARSE_PARAMS = {
     "time_format": TIME_FORMAT,
     "quoted": r'"((?:[^"\\]|\\.)*)"',
     "xff_like": r"[0-9A-Fa-f.:\[\], ]*[0-9][0-9A-Fa-f.:\[\], ]*",
+    "assets": ASSET_PATTERN,
 }
 
 _STAGED = """
 CREATE OR REPLACE TEMP TABLE staged (
     file_id INTEGER, line_no BIGINT, line_hash UHUGEINT, raw VARCHAR, reason VARCHAR,
-    ts TIMESTAMPTZ, client_field VARCHAR, forwarded VARCHAR, method VARCHAR, target VARCHAR,
-    status SMALLINT, referrer VARCHAR, agent VARCHAR
+    ts TIMESTAMPTZ, client_field VARCHAR, forwarded VARCHAR, agent VARCHAR,
+    candidate BOOLEAN, target VARCHAR, status SMALLINT, referrer VARCHAR
 )
 """
+_TEMP_TABLES = ("staged", "staged_files", "fresh", "agent_bots")
 
 
 @dataclass
@@ -153,83 +173,120 @@ def _stage_files(
     return problems
 
 
-def _deduplicate(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
+_IN_WINDOW = """
+    (ts IS NULL OR ((CAST($since AS TIMESTAMPTZ) IS NULL OR ts >= $since)
+                    AND (CAST($until AS TIMESTAMPTZ) IS NULL OR ts < $until)))
+"""
+
+
+def _deduplicate(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> tuple[int, int]:
     """Keep the lines this database has not counted yet, as table ``fresh``.
 
     A line's key is (stream, hash of its bytes, its occurrence number in its
-    file): k copies in one file and j in another make max(k, j) keys.
+    file): k copies in one file and j in another make max(k, j) keys. Lines
+    outside ``--since/--until`` are left for a later run.
+
+    Almost every line is unique in its stream, so the occurrence numbering
+    (two window functions) runs only over the lines that repeat, and the
+    ledger of counted lines is read only over the run's time span: a line with
+    the same bytes has the same timestamp.
+
+    Returns:
+        (lines read, lines in the window).
     """
+    window = {"since": options.since, "until": options.until}
+    read, in_window, first, last = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {_IN_WINDOW}), min(ts), max(ts) FROM staged", window
+    ).fetchall()[0]
+    keyed = f"""
+        keyed AS (
+            SELECT s.*, f.stream, f.source FROM staged s JOIN staged_files f USING (file_id)
+            WHERE {_IN_WINDOW}
+        )"""
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE numbered AS
-        SELECT s.*, f.stream, f.source,
-               row_number() OVER (PARTITION BY s.file_id, s.line_hash ORDER BY s.line_no) AS occurrence,
-               s.ts IS NULL OR ((CAST($since AS TIMESTAMPTZ) IS NULL OR s.ts >= $since)
-                                AND (CAST($until AS TIMESTAMPTZ) IS NULL OR s.ts < $until)) AS in_window
-        FROM staged s JOIN staged_files f USING (file_id)
+        f"""
+        CREATE OR REPLACE TEMP TABLE repeated AS
+        WITH {keyed}
+        SELECT stream, line_hash FROM keyed GROUP BY stream, line_hash HAVING count(*) > 1
         """,
-        {"since": options.since, "until": options.until},
+        window,
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE fresh AS
-        WITH firsts AS (
-            SELECT * FROM numbered WHERE in_window
+        WITH {keyed},
+        singles AS (
+            SELECT k.*, 1 AS occurrence FROM keyed k ANTI JOIN repeated r USING (stream, line_hash)
+        ), repeats AS (
+            SELECT * FROM (
+                SELECT k.*, row_number() OVER (PARTITION BY k.file_id, k.line_hash ORDER BY k.line_no) AS occurrence
+                FROM keyed k SEMI JOIN repeated r USING (stream, line_hash)
+            )
             QUALIFY row_number() OVER (PARTITION BY stream, line_hash, occurrence ORDER BY file_id, line_no) = 1
+        ), counted AS (
+            SELECT stream, line_hash, occurrence FROM log_lines
+            WHERE ts IS NULL OR ts BETWEEN $first AND $last
         )
-        SELECT f.* FROM firsts f
-        ANTI JOIN log_lines k
-            ON k.stream = f.stream AND k.line_hash = f.line_hash AND k.occurrence = f.occurrence
-        """
+        SELECT c.* FROM (SELECT * FROM singles UNION ALL SELECT * FROM repeats) c
+        ANTI JOIN counted k ON k.stream = c.stream AND k.line_hash = c.line_hash AND k.occurrence = c.occurrence
+        """,
+        {**window, "first": first, "last": last},
+    )
+    con.execute("DROP TABLE temp.staged")  # free its memory before the next steps
+    con.execute("DROP TABLE temp.repeated")
+    return read, in_window
+
+
+def _classify_agents(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
+    """Bots, decided once per distinct user agent, as table ``agent_bots``."""
+    patterns = list(options.bot_patterns)
+    condition = bots.bot_condition("agent", 1, len(patterns))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE agent_bots AS
+        SELECT agent, {condition} AS is_bot
+        FROM (SELECT DISTINCT agent FROM fresh WHERE reason IS NULL AND agent IS NOT NULL)
+        """,
+        patterns,
     )
 
 
-def _resolve_visitors(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
-    """Client address and keyed hashes, as table ``fresh_visitors``.
+def _visitor_map(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> pa.Table:
+    """Client address and keyed hashes for the distinct triples of the run's pageviews.
 
     Python works only on the distinct (client field, X-Forwarded-For, agent)
-    triples of the run, a small set; one join brings the results back. The
-    address exists only in this connection's temporary tables, which are gone
-    when the stage ends: what is stored is the keyed hashes.
+    triples, a small set. The address itself is never returned: only the
+    keyed hashes (and, if configured, the /24 or /48 prefix) leave here.
     """
     triples = con.sql(
-        "SELECT DISTINCT client_field, forwarded, agent FROM fresh WHERE reason IS NULL"
+        """
+        SELECT DISTINCT client_field, forwarded, agent FROM fresh LEFT JOIN agent_bots USING (agent)
+        WHERE candidate AND NOT coalesce(is_bot, false)
+        """
     ).to_arrow_table()
     fields, forwards, agents = (triples.column(i).to_pylist() for i in range(3))
     secret = options.secret
     addresses: dict[tuple[str, str | None], str | None] = {}
     client_keys: dict[str, str] = {}
-    out: dict[str, list] = {"client": [], "visitor_key": [], "client_key": [], "client_prefix": []}
+    out: dict[str, list] = {"visitor_key": [], "client_key": [], "client_prefix": []}
     for field_text, forwarded, agent in zip(fields, forwards, agents):
         client = addresses.get((field_text, forwarded), "")
         if client == "":
             client = addresses[(field_text, forwarded)] = _client_of(field_text, forwarded, options.policy)
-        out["client"].append(client)
         if client is None:
-            for name in ("visitor_key", "client_key", "client_prefix"):
-                out[name].append(None)
+            for column in out.values():
+                column.append(None)
             continue
         if client not in client_keys:
             client_keys[client] = client_key(secret, client)
         out["visitor_key"].append(visitor_key(secret, client, agent))
         out["client_key"].append(client_keys[client])
         out["client_prefix"].append(truncated_prefix(client) if options.store_ip_prefix else None)
-    con.register(
-        "visitor_map",
-        pa.table({"client_field": fields, "forwarded": forwards, "agent": agents, **out},
-                 schema=pa.schema([(n, pa.string()) for n in ("client_field", "forwarded", "agent", *out)])),
+    names = ("client_field", "forwarded", "agent", *out)
+    return pa.table(
+        {"client_field": fields, "forwarded": forwards, "agent": agents, **out},
+        schema=pa.schema([(n, pa.string()) for n in names]),
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE fresh_visitors AS
-        SELECT f.*, v.client, v.visitor_key, v.client_key, v.client_prefix
-        FROM fresh f LEFT JOIN visitor_map v
-          ON f.client_field IS NOT DISTINCT FROM v.client_field
-         AND f.forwarded IS NOT DISTINCT FROM v.forwarded
-         AND f.agent IS NOT DISTINCT FROM v.agent
-        """
-    )
-    con.unregister("visitor_map")
 
 
 def _client_of(field_text: str | None, forwarded: str | None, policy: ProxyPolicy) -> str | None:
@@ -248,90 +305,97 @@ def _looks_like_ips(token: str) -> bool:
     return all(ch in "0123456789abcdefABCDEF.:[]," for ch in token) and any(ch.isdigit() for ch in token)
 
 
-def _classify(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
-    """Bots (over distinct agents), pageviews, paths and UTM tags, as ``classified``."""
-    patterns = list(options.bot_patterns)
-    condition = bots.bot_condition("agent", 1, len(patterns))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE agent_bots AS
-        SELECT agent, {condition} AS is_bot
-        FROM (SELECT DISTINCT agent FROM fresh_visitors WHERE reason IS NULL AND agent IS NOT NULL)
-        """,
-        patterns,
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE classified AS
-        WITH base AS (
-            SELECT f.*, coalesce(b.is_bot, false) AS is_bot,
-                   regexp_replace(f.target, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*', '') AS local_target
-            FROM fresh_visitors f LEFT JOIN agent_bots b USING (agent)
-        )
-        SELECT *,
-               reason IS NULL AND NOT is_bot AND method = 'GET'
-                 AND (status BETWEEN 200 AND 299 OR status = 304)
-                 AND NOT regexp_matches(split_part(local_target, '?', 1), $assets)
-                 AND visitor_key IS NOT NULL AS is_pageview,
-               coalesce(nullif(split_part(local_target, '?', 1), ''), '/') AS path,
-               CASE WHEN contains(local_target, '?') THEN substr(local_target, strpos(local_target, '?') + 1) END AS query
-        FROM base
-        """,
-        {"assets": ASSET_PATTERN},
-    )
-
-
 def _utm(name: str) -> str:
-    return f"nullif(url_decode(regexp_extract(query, '(?:^|&){name}=([^&#]*)', 1)), '')"
+    """SQL for one UTM tag of ``target``'s query string (name is a code constant)."""
+    return (
+        f"nullif(url_decode(regexp_extract(split_part(f.target, '?', 2), '(?:^|&){name}=([^&#]*)', 1)), '')"
+    )
 
 
-def _write(con: duckdb.DuckDBPyConnection, run_id: int) -> dict:
-    con.execute(
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table) -> dict:
+    con.register("visitor_map", visitors)
+    pageviews = con.execute(
         f"""
-        INSERT INTO pageviews
-        SELECT md5(stream || chr(0) || hex(line_hash) || chr(0) || CAST(occurrence AS VARCHAR)),  -- hex(): CAST(UHUGEINT AS VARCHAR) is slow
-               NULL, visitor_key, client_key, client_prefix, ts, path, status,
-               nullif(split_part(nullif(referrer, '-'), '?', 1), ''),
+        INSERT INTO pending_pageviews
+        SELECT md5(f.stream || chr(0) || hex(f.line_hash) || chr(0) || CAST(f.occurrence AS VARCHAR)),
+               v.visitor_key, v.client_key, v.client_prefix, f.ts,
+               coalesce(nullif(split_part(f.target, '?', 1), ''), '/'), f.status,
+               nullif(split_part(nullif(f.referrer, '-'), '?', 1), ''),
                {_utm("utm_source")}, {_utm("utm_medium")}, {_utm("utm_campaign")},
-               stream, ?
-        FROM classified WHERE is_pageview
+               f.stream, $run_id
+        FROM fresh f
+        LEFT JOIN agent_bots b USING (agent)
+        JOIN visitor_map v
+          ON f.client_field IS NOT DISTINCT FROM v.client_field
+         AND f.forwarded IS NOT DISTINCT FROM v.forwarded
+         AND f.agent IS NOT DISTINCT FROM v.agent
+        WHERE f.candidate AND NOT coalesce(b.is_bot, false) AND v.visitor_key IS NOT NULL
         """,
-        [run_id],
-    )
-    con.execute(
-        "INSERT INTO log_lines SELECT stream, line_hash, occurrence, ts, ? FROM classified", [run_id]
-    )
+        {"run_id": run_id},
+    ).fetchall()[0][0]
+    con.unregister("visitor_map")
+    _unescape(con, run_id)
+    con.execute("INSERT INTO log_lines SELECT stream, line_hash, occurrence, ts, ? FROM fresh", [run_id])
     con.execute(
         """
         INSERT INTO rejects
         SELECT $run_id, source, line_no, reason,
                left(regexp_replace(regexp_replace(raw, $v4, '[ip]', 'g'), $v6, '[ip]', 'g'), 500)
-        FROM classified WHERE reason IS NOT NULL
+        FROM fresh WHERE reason IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY source, reason ORDER BY line_no) <= $samples
         """,
         {"run_id": run_id, "v4": MASK_V4, "v6": MASK_V6, "samples": REJECT_SAMPLES},
     )
-    row = con.execute(
+    parsed, rejected, bot_requests, candidates = con.execute(
         """
-        SELECT count(*) FILTER (WHERE reason IS NULL),
-               count(*) FILTER (WHERE reason IS NOT NULL),
-               count(*) FILTER (WHERE is_bot),
-               count(*) FILTER (WHERE is_pageview),
-               count(*) FILTER (WHERE reason IS NULL AND client IS NULL)
-        FROM classified
+        SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL),
+               count(*) FILTER (WHERE is_bot), count(*) FILTER (WHERE candidate AND NOT coalesce(is_bot, false))
+        FROM fresh LEFT JOIN agent_bots USING (agent)
         """
     ).fetchall()[0]
     by_reason = dict(
-        con.execute("SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+        con.execute("SELECT reason, count(*) FROM fresh WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     )
     return {
-        "lines_parsed": row[0],
-        "lines_rejected": row[1],
-        "bot_requests": row[2],
-        "pageviews": row[3],
-        "requests_without_client_address": row[4],
+        "lines_parsed": parsed,
+        "lines_rejected": rejected,
+        "bot_requests": bot_requests,
+        "pageviews": pageviews,
+        "requests_without_client_address": candidates - pageviews,
         "rejects_by_reason": by_reason,
     }
+
+
+def _unescape(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """Undo \\\\" and \\\\xHH escapes in the few pending pageviews that have them.
+
+    Python (the bytes must be decoded as UTF-8), but only over the rows that
+    contain a backslash, written back in one set-based UPDATE.
+    """
+    rows = con.sql(
+        r"""
+        SELECT pageview_id, path, referrer FROM pending_pageviews
+        WHERE run_id = $run_id AND (contains(path, '\') OR contains(referrer, '\'))
+        """,
+        params={"run_id": run_id},
+    ).to_arrow_table()
+    if rows.num_rows == 0:
+        return
+    fixed = pa.table(
+        {
+            "pageview_id": rows.column(0),
+            "path": [unescape_field(v) for v in rows.column(1).to_pylist()],
+            "referrer": [unescape_field(v) for v in rows.column(2).to_pylist()],
+        }
+    )
+    con.register("unescaped", fixed)
+    con.execute(
+        """
+        UPDATE pending_pageviews SET path = u.path, referrer = u.referrer
+        FROM unescaped u WHERE pending_pageviews.pageview_id = u.pageview_id
+        """
+    )
+    con.unregister("unescaped")
 
 
 def ingest_logs(
@@ -341,7 +405,7 @@ def ingest_logs(
     run_id: int,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
-    """Read, deduplicate and load log files as pageviews, in one transaction.
+    """Read, deduplicate and stage log files as pending pageviews, in one transaction.
 
     Args:
         con: a migrated connection.
@@ -351,19 +415,16 @@ def ingest_logs(
         on_progress: called with (source, lines) after each batch.
 
     Returns:
-        The stage's counts for ``runs.stats``.
+        The stage's counts for ``runs.stats``: ``lines_read = lines_parsed +
+        lines_rejected + duplicate_lines + lines_out_of_window``.
     """
     con.execute("BEGIN TRANSACTION")
     try:
         problems = _stage_files(con, files, on_progress)
-        lines_read = con.execute("SELECT count(*) FROM staged").fetchall()[0][0]
-        _deduplicate(con, options)
-        in_window = con.execute("SELECT count(*) FROM numbered WHERE in_window").fetchall()[0][0]
+        lines_read, in_window = _deduplicate(con, options)
         fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
-        _resolve_visitors(con, options)
-        _classify(con, options)
-        _unescape(con)
-        counts = _write(con, run_id)
+        _classify_agents(con, options)
+        counts = _write(con, run_id, _visitor_map(con, options))
         for problem in problems:
             con.execute(
                 "INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)", [run_id, problem["source"], problem["reason"]]
@@ -373,9 +434,9 @@ def ingest_logs(
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in ("staged", "staged_files", "numbered", "fresh", "fresh_visitors", "agent_bots", "classified"):
+        for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    stats = {
+    return {
         "files": len(files),
         "lines_read": lines_read,
         "lines_out_of_window": lines_read - in_window,
@@ -383,108 +444,89 @@ def ingest_logs(
         **counts,
         "file_errors": [p["reason"] for p in problems],
     }
-    # lines_read = lines_parsed + lines_rejected + duplicate_lines (+ out of window)
-    return stats
 
 
-def _unescape(con: duckdb.DuckDBPyConnection) -> None:
-    """Undo \\" and \\xHH escapes in the few pageviews that have them.
-
-    Python (the bytes must be decoded as UTF-8), but only over the rows that
-    contain a backslash, and written back in one set-based UPDATE.
-    """
-    rows = con.sql(
-        r"""
-        SELECT rowid, target, referrer FROM classified
-        WHERE is_pageview AND (contains(target, '\') OR contains(referrer, '\'))
-        """
-    ).to_arrow_table()
-    if rows.num_rows == 0:
-        return
-    con.register(
-        "unescaped",
-        pa.table(
-            {
-                "row_id": rows.column(0),
-                "target": [unescape_field(v) for v in rows.column(1).to_pylist()],
-                "referrer": [unescape_field(v) for v in rows.column(2).to_pylist()],
-            }
-        ),
-    )
-    con.execute(
-        """
-        UPDATE classified
-        SET path = coalesce(nullif(split_part(regexp_replace(u.target, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*', ''), '?', 1), ''), '/'),
-            referrer = u.referrer
-        FROM unescaped u WHERE classified.rowid = u.row_id
-        """
-    )
-    con.unregister("unescaped")
+_PAGEVIEW_COLUMNS = (
+    "pageview_id, visitor_key, client_key, client_prefix, ts, path, status, referrer, "
+    "utm_source, utm_medium, utm_campaign, stream, run_id"
+)
 
 
 def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
-    """Recompute the visits of every visitor with unsessionized pageviews.
+    """Group pending pageviews into visits and move them into ``pageviews``.
 
     A visit is a visitor's pageviews with no gap longer than ``gap_minutes``
-    (a gap of exactly that long continues the visit). The visit id is a hash
-    of the visitor and the visit's first pageview: the same pageviews always
-    make the same visits, whatever order the files came in.
+    (a gap of exactly that long continues the visit). The pending pageviews
+    are sessionized together with the stored pageviews of the same visitors,
+    so a late or next-night pageview extends or merges visits instead of
+    starting new ones. The visit id is a hash of the visitor and the visit's
+    first pageview: the same pageviews always make the same visits, whatever
+    order the files came in.
     """
     con.execute("BEGIN TRANSACTION")
     try:
+        con.execute("CREATE OR REPLACE TEMP TABLE dirty AS SELECT DISTINCT visitor_key FROM pending_pageviews")
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE dirty AS
-            SELECT DISTINCT visitor_key FROM pageviews WHERE visit_id IS NULL
-            """
-        )
-        con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE sessioned AS
             WITH pv AS (
-                SELECT p.* FROM pageviews p SEMI JOIN dirty d USING (visitor_key)
-            ), gaps AS (
-                SELECT *, CASE WHEN lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > to_minutes(CAST(? AS BIGINT))
-                               THEN 1 ELSE 0 END AS starts_visit
-                FROM pv WINDOW w AS (PARTITION BY visitor_key ORDER BY ts, pageview_id)
+                SELECT {_PAGEVIEW_COLUMNS}, NULL::VARCHAR AS old_visit_id FROM pending_pageviews
+                UNION ALL
+                SELECT {_PAGEVIEW_COLUMNS}, visit_id FROM pageviews SEMI JOIN dirty USING (visitor_key)
+            ), starts AS (
+                SELECT *, coalesce(ts - lag(ts) OVER (PARTITION BY visitor_key ORDER BY ts, pageview_id)
+                                   > to_minutes(CAST($gap AS BIGINT)), true) AS starts_visit
+                FROM pv
             ), numbered AS (
-                SELECT *, sum(starts_visit) OVER (PARTITION BY visitor_key ORDER BY ts, pageview_id
-                                                  ROWS UNBOUNDED PRECEDING) AS visit_no
-                FROM gaps
+                SELECT *, sum(CAST(starts_visit AS INTEGER)) OVER (
+                           PARTITION BY visitor_key ORDER BY ts, pageview_id ROWS UNBOUNDED PRECEDING) AS visit_no
+                FROM starts
+            ), firsts AS (
+                SELECT visitor_key, visit_no, md5(visitor_key || chr(0) || CAST(min(ts) AS VARCHAR)) AS visit_id
+                FROM numbered GROUP BY visitor_key, visit_no
             )
-            SELECT *, md5(visitor_key || chr(0) || CAST(first_value(ts) OVER v AS VARCHAR)) AS new_visit_id,
-                   row_number() OVER (v ORDER BY ts, pageview_id) AS position
-            FROM numbered WINDOW v AS (PARTITION BY visitor_key, visit_no)
+            SELECT n.* EXCLUDE (starts_visit), f.visit_id
+            FROM numbered n JOIN firsts f USING (visitor_key, visit_no)
             """,
-            [gap_minutes],
+            {"gap": gap_minutes},
         )
-        before = con.execute(
-            "SELECT count(*) FROM visits WHERE source = 'log' AND visitor_key IN (SELECT visitor_key FROM dirty)"
+        before = con.execute("SELECT count(*) FROM visits SEMI JOIN dirty USING (visitor_key)").fetchall()[0][0]
+        moved = con.execute(
+            f"""
+            INSERT INTO pageviews (visit_id, {_PAGEVIEW_COLUMNS})
+            SELECT visit_id, {_PAGEVIEW_COLUMNS} FROM sessioned WHERE old_visit_id IS NULL
+            """
         ).fetchall()[0][0]
-        con.execute("DELETE FROM visits WHERE source = 'log' AND visitor_key IN (SELECT visitor_key FROM dirty)")
         con.execute(
+            """
+            UPDATE pageviews SET visit_id = s.visit_id
+            FROM (SELECT pageview_id, visit_id FROM sessioned
+                  WHERE old_visit_id IS NOT NULL AND old_visit_id <> visit_id) s
+            WHERE pageviews.pageview_id = s.pageview_id
+            """
+        )
+        con.execute("DELETE FROM visits WHERE source = 'log' AND visitor_key IN (SELECT visitor_key FROM dirty)")
+        after = con.execute(
             """
             INSERT INTO visits (visit_id, company_id, network_id, visitor_key, client_key, client_prefix,
                                 started_at, ended_at, pageviews, landing_page, referrer,
                                 utm_source, utm_medium, utm_campaign, source)
-            SELECT new_visit_id, NULL, NULL, any_value(visitor_key), any_value(client_key),
-                   any_value(client_prefix), min(ts), max(ts), count(*),
-                   arg_min(path, position), arg_min(referrer, position),
-                   arg_min(utm_source, position), arg_min(utm_medium, position), arg_min(utm_campaign, position),
-                   'log'
-            FROM sessioned GROUP BY new_visit_id
+            SELECT visit_id, NULL, NULL, visitor_key, client_key, client_prefix, started_at, ended_at, pageviews,
+                   landing.path, landing.referrer, landing.utm_source, landing.utm_medium, landing.utm_campaign, 'log'
+            FROM (
+                SELECT visit_id, any_value(visitor_key) AS visitor_key, any_value(client_key) AS client_key,
+                       any_value(client_prefix) AS client_prefix, min(ts) AS started_at, max(ts) AS ended_at,
+                       count(*) AS pageviews,
+                       -- the landing pageview: first by time, then by id (deterministic on ties)
+                       arg_min({'path': path, 'referrer': referrer, 'utm_source': utm_source,
+                                'utm_medium': utm_medium, 'utm_campaign': utm_campaign},
+                               {'ts': ts, 'id': pageview_id}) AS landing
+                FROM sessioned GROUP BY visit_id
+            )
             """
-        )
-        con.execute(
-            """
-            UPDATE pageviews SET visit_id = s.new_visit_id
-            FROM sessioned s
-            WHERE pageviews.pageview_id = s.pageview_id
-              AND pageviews.visit_id IS DISTINCT FROM s.new_visit_id
-            """
-        )
-        after = con.execute("SELECT count(DISTINCT new_visit_id) FROM sessioned").fetchall()[0][0]
+        ).fetchall()[0][0]
         visitors = con.execute("SELECT count(*) FROM dirty").fetchall()[0][0]
+        con.execute("DELETE FROM pending_pageviews")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -494,7 +536,8 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
         con.execute("DROP TABLE IF EXISTS temp.sessioned")
     # "visits": the change in the number of visits (a late line can merge two);
     # "visits_touched": visits created or recomputed by this run.
-    return {"visitors_sessionized": visitors, "visits": after - before, "visits_touched": after}
+    return {"pageviews_loaded": moved, "visitors_sessionized": visitors, "visits": after - before,
+            "visits_touched": after}
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:

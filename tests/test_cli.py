@@ -45,7 +45,7 @@ def test_missing_log_is_a_one_line_error_and_leaves_the_snapshot(tmp_path):
     assert "Traceback" not in result.output
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("SELECT status, error FROM runs ORDER BY run_id").fetchall()
-        assert con.execute("SELECT count(*) FROM pageviews").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM pending_pageviews").fetchall() == [(1,)]
     assert rows[-1][0] == "failed" and "no such file" in rows[-1][1]
     assert before != db.read_bytes()  # only the failed run's row was added
 
