@@ -79,7 +79,7 @@ def child_leadpipe(path: str, db: str) -> dict:
     from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
 
     Path(db).unlink(missing_ok=True)
-    con = database.connect(db, memory_limit="1GB")
+    con = database.connect(db, memory_limit="700MB")
     options = IngestOptions(secret=b"bench" * 8, bot_patterns=bots.bot_patterns(DEFAULT_DATA_DIR / "bots-extra.txt"))
     started = time.perf_counter()
     run_id = runs.start_run(con, "bench")

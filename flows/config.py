@@ -46,7 +46,7 @@ class Settings:
     timezone: str = "Europe/Helsinki"
     rdap_url: str = DEFAULT_RDAP_URL
     ytj_url: str = DEFAULT_YTJ_URL
-    memory_limit: str = "1GB"
+    memory_limit: str = "700MB"
     # Credentials for pulling logs over HTTP(S): environment only, never CLI.
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
     http_token: str | None = field(default=None, repr=False)

@@ -418,21 +418,26 @@ def ingest_logs(
         The stage's counts for ``runs.stats``: ``lines_read = lines_parsed +
         lines_rejected + duplicate_lines + lines_out_of_window``.
     """
-    con.execute("BEGIN TRANSACTION")
     try:
+        # Temporary tables are filled outside the transaction: DuckDB keeps a
+        # transaction's uncommitted rows in memory, and staging a month of logs
+        # must stay within the memory limit (it spills to disk instead).
         problems = _stage_files(con, files, on_progress)
         lines_read, in_window = _deduplicate(con, options)
         fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
         _classify_agents(con, options)
-        counts = _write(con, run_id, _visitor_map(con, options))
-        for problem in problems:
-            con.execute(
-                "INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)", [run_id, problem["source"], problem["reason"]]
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        visitors = _visitor_map(con, options)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = _write(con, run_id, visitors)
+            for problem in problems:
+                con.execute(
+                    "INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)", [run_id, problem["source"], problem["reason"]]
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
