@@ -11,7 +11,6 @@ address is the client.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import re
@@ -32,16 +31,19 @@ def parse_address(token: str | None) -> Address | None:
     """
     if not token:
         return None
-    token = token.strip().strip('"')
-    for pattern in (_PORT_V4, _BRACKETED_V6):
-        match = pattern.match(token)
-        if match:
-            token = match.group(1)
-            break
     try:
-        address = ipaddress.ip_address(token.split("%", 1)[0])
+        address = ipaddress.ip_address(token)  # the common case, first
     except ValueError:
-        return None
+        token = token.strip().strip('"')
+        for pattern in (_PORT_V4, _BRACKETED_V6):
+            match = pattern.match(token)
+            if match:
+                token = match.group(1)
+                break
+        try:
+            address = ipaddress.ip_address(token.split("%", 1)[0])
+        except ValueError:
+            return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
@@ -90,10 +92,10 @@ def client_address(remote: str | None, forwarded: str | None, policy: ProxyPolic
     """
     remote_address = parse_address(remote)
     chain = split_forwarded(forwarded)
-    if remote_address is not None and not policy.is_trusted_proxy(remote_address):
-        return str(remote_address)
     if not chain:
         return str(remote_address) if remote_address is not None else None
+    if remote_address is not None and not policy.is_trusted_proxy(remote_address):
+        return str(remote_address)
     hops = [parse_address(token) for token in chain]
     for hop in reversed(hops):
         if hop is None:
@@ -123,7 +125,7 @@ def keyed_hash(secret: bytes, *parts: str) -> str:
     cannot link a hash back to an address by trying all 2^32 of them.
     """
     message = "\x00".join(parts).encode("utf-8", errors="surrogatepass")
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, message, "sha256").hex()[:32]
 
 
 def visitor_key(secret: bytes, client: str, agent: str | None) -> str:
