@@ -15,7 +15,7 @@ from rich.table import Table
 
 from enrich.errors import BusyError, LeadpipeError
 from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
-from flows.runtime import prepare_prefect, setup_logging
+from flows.runtime import prefect_server, prepare_prefect, setup_logging
 
 app = typer.Typer(
     name="leadpipe",
@@ -205,17 +205,22 @@ def serve(config: ConfigOpt = None, db: DbOpt = None, logs: LogsOpt = None, verb
     overrides = _overrides(db, logs, None, None, False, None)
     settings = _settings(overrides, config)
     prepare_prefect(settings)
-    from prefect.schedules import Cron
-
-    from flows.nightly import nightly
-
     params = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
     if config:
         params["config_file"] = str(config.resolve())
-    console.print(f"serving 'nightly' on '{settings.schedule}' ({settings.timezone}); Ctrl-C stops")
-    nightly.serve(
-        name="leadpipe-nightly", schedule=Cron(settings.schedule, timezone=settings.timezone), parameters=params
-    )
+    try:
+        with prefect_server(settings) as api:
+            from prefect.schedules import Cron
+
+            from flows.nightly import nightly
+
+            console.print(f"serving 'nightly' on '{settings.schedule}' ({settings.timezone}) via {api}; Ctrl-C stops")
+            nightly.serve(
+                name="leadpipe-nightly", schedule=Cron(settings.schedule, timezone=settings.timezone),
+                parameters=params,
+            )
+    except RuntimeError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import requests
 
 from flows.config import Settings, ensure_private_dir
 
@@ -28,3 +36,42 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3", "prefect", "uvicorn", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def prefect_server(settings: Settings, startup_timeout: float = 90) -> Iterator[str]:
+    """A Prefect API for scheduling: the configured one, or a local server we start.
+
+    Scheduled runs need a Prefect server (its scheduler creates the runs); the
+    temporary per-process API cannot schedule. If ``PREFECT_API_URL`` is set,
+    that server is used; otherwise ``prefect server start`` runs on 127.0.0.1
+    with its state in ``config_dir/prefect`` for as long as we serve.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the local Prefect server did not start on {url}")
+            time.sleep(0.5)
+        os.environ["PREFECT_API_URL"] = url
+        yield url
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
