@@ -146,7 +146,7 @@ def run(
     offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → load, published atomically to --db."""
+    """The nightly flow: ingest → resolve → load, published atomically to --db."""
     setup_logging(verbose)
     overrides = _overrides(db, logs, since, until, offline, report_dir)
     stats = _run_flow(overrides, config, "run")
@@ -165,10 +165,61 @@ def ingest(
 
 
 @app.command()
+def resolve(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Stage: re-apply network lists, overrides and classification to stored visits.
+
+    Address lookups happen in the run that read the addresses (``leadpipe run``):
+    addresses are never stored, so this stage alone cannot look them up.
+    """
+    setup_logging(verbose)
+    stats = _run_stages(_overrides(db, None, None, None, offline, None), config, "resolve", ["resolve"])
+    console.print_json(json.dumps(stats, default=str))
+
+
+@app.command()
 def load(db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
-    """Stage: group new pageviews into visits (sessions)."""
+    """Stage: group pending pageviews into visits (sessions)."""
     setup_logging(verbose)
     stats = _run_stages(_overrides(db, None, None, None, False, None), config, "load", ["load"])
+    console.print_json(json.dumps(stats, default=str))
+
+
+networks_app = typer.Typer(help="The network cache: operator and licensed lists, overrides.", no_args_is_help=True)
+app.add_typer(networks_app, name="networks")
+
+
+@networks_app.command("import")
+def networks_import(
+    file: Annotated[Path, typer.Argument(help="CSV: cidr (or start,end), organisation[, business_id, kind, country].")],
+    source: Annotated[str, typer.Option("--source", help="operator (your own knowledge) or licensed (a bought dataset).")] = "operator",
+    db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Load a network→organisation list; it is tried before the RDAP cache."""
+    from flows import stages
+
+    setup_logging(verbose)
+    if source not in {"operator", "licensed"}:
+        _fail(LeadpipeError("--source must be operator or licensed"))
+    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "networks import",
+                        [stages.import_network_list(file, source)])
+    console.print_json(json.dumps(stats, default=str))
+
+
+@networks_app.command("classify")
+def networks_classify(
+    cidr: Annotated[str, typer.Argument(help="The block, e.g. 193.166.220.0/24.")],
+    kind: Annotated[str, typer.Argument(help="company, isp, mobile, hosting, education, government or unknown.")],
+    db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """The operator's kind for a network: wins over every rule; visits are re-attributed."""
+    from flows import stages
+
+    setup_logging(verbose)
+    try:
+        stage = stages.classify_network(cidr, kind)
+    except LeadpipeError as exc:
+        _fail(exc)
+    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "networks classify", [stage])
     console.print_json(json.dumps(stats, default=str))
 
 
@@ -193,6 +244,11 @@ def demo(
         "report_dir": str(out / "reports"),
         "config_dir": os.environ["LEADPIPE_CONFIG_DIR"],
     }
+    from flows import stages
+
+    # The demo's operator list (synthetic): resolution runs offline, from it alone.
+    _run_stages(overrides, DEMO_DIR / "leadpipe.toml", "networks import",
+                [stages.import_network_list(DEMO_DIR / "networks.csv", "operator")])
     stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
     print_summary(stats, db)
     console.print(f"\nDatabase: [bold]{db}[/]  (open read-only: duckdb.connect('{db}', read_only=True))")

@@ -47,6 +47,8 @@ class Settings:
     rdap_url: str = DEFAULT_RDAP_URL
     ytj_url: str = DEFAULT_YTJ_URL
     memory_limit: str = "700MB"
+    network_ttl_days: int = 30
+    rdap_min_interval: float = 1.0  # seconds between two requests to one registry
     # Credentials for pulling logs over HTTP(S): environment only, never CLI.
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
     http_token: str | None = field(default=None, repr=False)
@@ -84,10 +86,13 @@ _KEYS = {
     "rdap_url": "LEADPIPE_RDAP_URL",
     "ytj_url": "LEADPIPE_YTJ_URL",
     "memory_limit": "LEADPIPE_MEMORY_LIMIT",
+    "network_ttl_days": "LEADPIPE_NETWORK_TTL_DAYS",
+    "rdap_min_interval": "LEADPIPE_RDAP_MIN_INTERVAL",
 }
 _TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
 _PATHS = {"db", "report_dir", "config_dir", "data_dir"}
-_INTS = {"session_gap_minutes", "retention_months"}
+_INTS = {"session_gap_minutes", "retention_months", "network_ttl_days"}
+_FLOATS = {"rdap_min_interval"}
 _BOOLS = {"offline", "store_ip_prefix"}
 _DATES = {"since", "until"}
 
@@ -105,6 +110,11 @@ def _coerce(key: str, value: object, origin: str) -> object:
             number = int(value)  # type: ignore[arg-type]
             if number <= 0:
                 raise ValueError("must be positive")
+            return number
+        if key in _FLOATS:
+            number = float(value)  # type: ignore[arg-type]
+            if number < 0:
+                raise ValueError("must not be negative")
             return number
         if key in _BOOLS:
             if isinstance(value, bool):

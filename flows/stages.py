@@ -22,12 +22,15 @@ import duckdb
 import requests
 
 from enrich import bots
-from enrich.clients import ProxyPolicy
-from enrich.errors import ConfigError, LeadpipeError
+from enrich.clients import ProxyPolicy, truncated_prefix
+from enrich.errors import ConfigError, LeadpipeError, PermanentError, RetryableError
+from enrich.networks import Network, classify, load_known_organisations, to_number
+from enrich.rdap import RdapClient, parse_rdap
 from enrich.weblogs import LogSource, download, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import database, runs
+from sinks import networks as network_sinks
 from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
 
 log = logging.getLogger("leadpipe")
@@ -150,18 +153,103 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
         return ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
 
 
+def resolve(ctx: RunContext) -> dict:
+    """Stage: the run's addresses → networks → companies (lists, cache, then RDAP).
+
+    Addresses exist only in the run's temporary table, filled by ``ingest``
+    in the same run; on its own this stage re-applies lists, overrides and
+    classification to what is stored.
+    """
+    con, settings = ctx.con, ctx.settings
+    now = datetime.now(timezone.utc)
+    stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "rdap_requests": 0, "rdap_networks": 0,
+             "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0}
+    has_addresses = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'run_addresses'"
+    ).fetchall()[0][0]
+    fetched: list[Network] = []
+    if has_addresses:
+        network_sinks.match_addresses(con, now)
+        stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
+        todo = network_sinks.addresses_to_look_up(con)
+        if todo and not settings.offline:
+            fetched = lookup_networks(todo, settings, stats)
+        elif todo:
+            log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        network_sinks.store_networks(con, fetched, now, settings.network_ttl_days)
+        if has_addresses:
+            network_sinks.match_addresses(con, now)
+            network_sinks.attribute_pending(con)
+            stats["shared_networks"] = network_sinks.mark_shared_networks(con)
+            matched = con.execute("SELECT count(*) FROM address_matches").fetchall()[0][0]
+            stats["unresolved"] = stats["addresses"] - matched
+            stats["resolved_from_lists_or_cache"] = matched - stats["rdap_networks"]
+        network_sinks.refresh_attribution(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.address_matches")
+    return stats
+
+
+def lookup_networks(todo: list[tuple[str, bool]], settings: Settings, stats: dict) -> list[Network]:
+    """RDAP for the addresses no list or cache settles: one request per network.
+
+    ``todo`` is sorted by address, so an address inside a range fetched in
+    this run costs nothing. A provisional address (its cached range is a broad
+    allocation) is asked again once per /24 or /48 block.
+    """
+    client = RdapClient(settings.rdap_url, user_agent=USER_AGENT, min_interval=settings.rdap_min_interval)
+    known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
+    fetched: list[Network] = []
+    probed_blocks: set[str] = set()
+    for address, provisional in todo:
+        number = to_number(address)
+        if any(n.start_num <= number <= n.end_num and n.rule != "broad-allocation" for n in fetched):
+            continue
+        if provisional or any(n.start_num <= number <= n.end_num for n in fetched):
+            block = truncated_prefix(address)
+            if block in probed_blocks:
+                continue
+            probed_blocks.add(block)
+        try:
+            payload = client.fetch(address)
+            if payload is None:
+                stats["rdap_not_found"] += 1
+                continue
+            network = classify(parse_rdap(payload, address), known)
+        except (RetryableError, PermanentError) as exc:
+            stats["rdap_failed"] += 1
+            log.warning("RDAP lookup failed, left for a later run: %s", exc)
+            continue
+        finally:
+            stats["rdap_requests"] = client.requests_sent
+        if not any(n.network_id == network.network_id for n in fetched):
+            fetched.append(network)
+            stats["rdap_networks"] += 1
+    return fetched
+
+
 def load(ctx: RunContext) -> dict:
-    """Stage: pageviews → visits (sessions)."""
-    return sessionize(ctx.con, ctx.settings.session_gap_minutes)
+    """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
+    stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
+    ctx.con.execute("BEGIN TRANSACTION")
+    network_sinks.refresh_attribution(ctx.con)
+    ctx.con.execute("COMMIT")
+    return stats
 
 
-STAGES: dict[str, Callable[[RunContext], dict]] = {"ingest": ingest, "load": load}
+STAGES: dict[str, Callable[[RunContext], dict]] = {"ingest": ingest, "resolve": resolve, "load": load}
 
 
 def execute(
     settings: Settings,
     command: str,
-    stages: list[str],
+    stages: list[str | Callable[[RunContext], dict]],
     call: Callable[[str, Callable[[RunContext], dict], RunContext], dict] | None = None,
 ) -> dict:
     """Run ``stages`` against a working copy of ``settings.db`` and publish it.
@@ -169,7 +257,7 @@ def execute(
     Args:
         settings: resolved configuration.
         command: what the operator ran, for the ``runs`` row.
-        stages: stage names, in order.
+        stages: stage names (or stage functions), in order.
         call: how to invoke a stage (the flow passes Prefect tasks); default: directly.
 
     Returns:
@@ -186,8 +274,9 @@ def execute(
         try:
             with database.working_copy(db, settings.memory_limit) as con:
                 ctx = RunContext(settings, con, runs.start_run(con, command), scratch)
-                for name in stages:
-                    ctx.stats.update(call(name, STAGES[name], ctx) or {})
+                for stage in stages:
+                    name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
+                    ctx.stats.update(call(name, fn, ctx) or {})
                 runs.finish_run(con, ctx.run_id, "success", ctx.stats)
                 ctx.stats["run_id"] = ctx.run_id
                 return ctx.stats
@@ -208,3 +297,64 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, LeadpipeError):
         return first or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
+
+
+def import_network_list(path: Path, source: str) -> Callable[[RunContext], dict]:
+    """A stage that loads an operator's or a licensed network list (CSV)."""
+
+    def networks_import(ctx: RunContext) -> dict:
+        from enrich.networks import parse_network_list
+
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read network list {path}: {exc}") from None
+        try:
+            networks, rejects = parse_network_list(text, source)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        known = load_known_organisations(ctx.settings.data_dir / "networks" / "known-organisations.csv")
+        now = datetime.now(timezone.utc)
+        ctx.con.execute("BEGIN TRANSACTION")
+        try:
+            for line_no, reason in rejects:
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, str(path), line_no, reason])
+            network_sinks.store_networks(ctx.con, [classify(n, known) for n in networks], now, None)
+            network_sinks.refresh_attribution(ctx.con)
+            ctx.con.execute("COMMIT")
+        except BaseException:
+            ctx.con.execute("ROLLBACK")
+            raise
+        return {"networks_imported": len(networks), "rows_rejected": len(rejects)}
+
+    return networks_import
+
+
+def classify_network(cidr: str, kind: str) -> Callable[[RunContext], dict]:
+    """A stage that records the operator's kind for a CIDR block and re-attributes visits."""
+    import ipaddress
+
+    from enrich.networks import KINDS
+
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    try:
+        block = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"not a CIDR block: {cidr!r} ({exc})") from None
+
+    def networks_classify(ctx: RunContext) -> dict:
+        ctx.con.execute("BEGIN TRANSACTION")
+        try:
+            network_sinks.set_override(ctx.con, str(block), kind, datetime.now(timezone.utc))
+            network_sinks.refresh_attribution(ctx.con)
+            ctx.con.execute("COMMIT")
+        except BaseException:
+            ctx.con.execute("ROLLBACK")
+            raise
+        affected = ctx.con.execute(
+            "SELECT count(*) FROM networks WHERE kind_rule = 'operator-override' AND kind = ?", [kind]
+        ).fetchall()[0][0]
+        return {"override": str(block), "kind": kind, "networks_affected": affected}
+
+    return networks_classify

@@ -30,7 +30,8 @@ import duckdb
 import pyarrow as pa
 
 from enrich import bots
-from enrich.clients import ProxyPolicy, client_address, client_key, truncated_prefix, visitor_key
+from enrich.clients import ProxyPolicy, client_address, client_key, parse_address, truncated_prefix, visitor_key
+from sinks.networks import load_run_addresses
 from enrich.weblogs import LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, read_line_batches, unescape_field
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,7 @@ def _visitor_map(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> pa.T
     addresses: dict[tuple[str, str | None], str | None] = {}
     client_keys: dict[str, str] = {}
     out: dict[str, list] = {"visitor_key": [], "client_key": [], "client_prefix": []}
+    lookups: dict[str, str] = {}
     for field_text, forwarded, agent in zip(fields, forwards, agents):
         client = addresses.get((field_text, forwarded), "")
         if client == "":
@@ -279,9 +281,14 @@ def _visitor_map(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> pa.T
             continue
         if client not in client_keys:
             client_keys[client] = client_key(secret, client)
+            parsed = parse_address(client)
+            if parsed is not None and options.policy.is_lookup_candidate(parsed):
+                lookups[client_keys[client]] = client
         out["visitor_key"].append(visitor_key(secret, client, agent))
         out["client_key"].append(client_keys[client])
         out["client_prefix"].append(truncated_prefix(client) if options.store_ip_prefix else None)
+    # The run's public addresses, for the resolve stage: a TEMP table, never stored.
+    load_run_addresses(con, sorted(lookups.items()))
     names = ("client_field", "forwarded", "agent", *out)
     return pa.table(
         {"client_field": fields, "forwarded": forwards, "agent": agents, **out},
@@ -316,7 +323,8 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table) -> d
     con.register("visitor_map", visitors)
     pageviews = con.execute(
         f"""
-        INSERT INTO pending_pageviews
+        INSERT INTO pending_pageviews (pageview_id, visitor_key, client_key, client_prefix, ts, path, status, referrer,
+                                       utm_source, utm_medium, utm_campaign, stream, run_id)
         SELECT md5(f.stream || chr(0) || hex(f.line_hash) || chr(0) || CAST(f.occurrence AS VARCHAR)),
                v.visitor_key, v.client_key, v.client_prefix, f.ts,
                coalesce(nullif(split_part(f.target, '?', 1), ''), '/'), f.status,
@@ -453,7 +461,7 @@ def ingest_logs(
 
 _PAGEVIEW_COLUMNS = (
     "pageview_id, visitor_key, client_key, client_prefix, ts, path, status, referrer, "
-    "utm_source, utm_medium, utm_campaign, stream, run_id"
+    "utm_source, utm_medium, utm_campaign, stream, run_id, network_id, company_id"
 )
 
 
@@ -516,10 +524,12 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
             INSERT INTO visits (visit_id, company_id, network_id, visitor_key, client_key, client_prefix,
                                 started_at, ended_at, pageviews, landing_page, referrer,
                                 utm_source, utm_medium, utm_campaign, source)
-            SELECT visit_id, NULL, NULL, visitor_key, client_key, client_prefix, started_at, ended_at, pageviews,
+            SELECT visit_id, company_id, network_id, visitor_key, client_key, client_prefix, started_at, ended_at, pageviews,
                    landing.path, landing.referrer, landing.utm_source, landing.utm_medium, landing.utm_campaign, 'log'
             FROM (
                 SELECT visit_id, any_value(visitor_key) AS visitor_key, any_value(client_key) AS client_key,
+                       -- one visitor is one address: one network (the newest attribution if it changed)
+                       arg_max(network_id, ts) AS network_id, arg_max(company_id, ts) AS company_id,
                        any_value(client_prefix) AS client_prefix, min(ts) AS started_at, max(ts) AS ended_at,
                        count(*) AS pageviews,
                        -- the landing pageview: first by time, then by id (deterministic on ties)
