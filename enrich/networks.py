@@ -33,6 +33,13 @@ def to_number(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> i
     return _V4_BASE + int(mapped) if mapped is not None else int(parsed)
 
 
+def block_number(address: str) -> int:
+    """The first number of the address's /24 (IPv4) or /48 (IPv6) block."""
+    number = to_number(address)
+    is_v4 = _V4_BASE <= number <= _V4_BASE + 0xFFFF_FFFF
+    return number - number % (1 << (8 if is_v4 else 80))
+
+
 def from_number(number: int) -> str:
     """The text form of a number made by :func:`to_number`."""
     if _V4_BASE <= number <= _V4_BASE + 0xFFFF_FFFF:
@@ -220,16 +227,16 @@ def classify(network: Network, known: tuple[KnownOrganisation, ...] = ()) -> Net
     for entry in known:
         if holder and entry.pattern.search(holder):
             customer = _assigned_customer(network, text) if entry.kind == "isp" else None
-            if customer:
+            if customer and not entry.pattern.search(customer):  # the ISP's own block is no customer
                 return replace(network, org_name=customer, kind="company", rule="isp-customer-assignment",
                                signals=(f"{network.org_name!r} (a known ISP) assigned {network.cidr} "
                                         f"({network.registry_type}) to {customer!r}",))
             return replace(network, kind=entry.kind, rule="known-organisation",
                            signals=(f"organisation {network.org_name!r} is a known {entry.kind} ({entry.note})",))
     for kind, pattern in KEYWORDS:
-        match = re.search(pattern, text, re.IGNORECASE)
+        match = re.search(pattern, f"{text} {network.org_name or ''}", re.IGNORECASE)
         if match:
-            signals.append(f"{kind} keyword {match.group(0)!r} in name/remarks")
+            signals.append(f"{kind} keyword {match.group(0)!r} in name/remarks/organisation")
             return replace(network, kind=kind, rule="keyword", signals=tuple(signals))
     registry_type = (network.registry_type or "").upper()
     large = LARGE_NETWORK_V4 if network.start_ip.count(".") == 3 else LARGE_NETWORK_V6

@@ -57,14 +57,15 @@ def parse_rdap(payload: dict, address: str) -> Network:
     """
     try:
         parsed = RDAP(Net(address)).lookup(
-            response=payload, root_ent_check=False, depth=0, asn_data=dict(_NO_ASN)
+            response=payload, root_ent_check=False, depth=0, asn_data=dict(_NO_ASN), bootstrap=True
         )
     except IPDefinedError as exc:
         raise PermanentError(f"{address} is not a public address: {exc}") from None
     except Exception as exc:  # ipwhois raises many types on malformed payloads
         raise PermanentError(f"malformed RDAP response for {address}: {exc.__class__.__name__}: {exc}") from None
     network = parsed.get("network") or {}
-    start, end = network.get("start_address"), network.get("end_address")
+    # Old responses write the bounds as "a.b.c.d/32" or "2a00::/128".
+    start, end = (str(network.get(key) or "").split("/")[0] or None for key in ("start_address", "end_address"))
     if not start or not end:
         raise PermanentError(f"RDAP response for {address} has no address range")
     org_name, org_handle = _org_entity(parsed.get("objects") or {}, parsed.get("entities") or [])

@@ -22,9 +22,9 @@ import duckdb
 import requests
 
 from enrich import bots
-from enrich.clients import ProxyPolicy, truncated_prefix
+from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, LeadpipeError, PermanentError, RetryableError
-from enrich.networks import Network, classify, load_known_organisations, to_number
+from enrich.networks import Network, block_number, classify, load_known_organisations, to_number
 from enrich.rdap import RdapClient, parse_rdap
 from enrich.weblogs import LogSource, download, expand_sources
 from flows import __version__
@@ -168,17 +168,19 @@ def resolve(ctx: RunContext) -> dict:
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'run_addresses'"
     ).fetchall()[0][0]
     fetched: list[Network] = []
+    probes: list[tuple[str, int]] = []
     if has_addresses:
         network_sinks.match_addresses(con, now)
         stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
         todo = network_sinks.addresses_to_look_up(con)
         if todo and not settings.offline:
-            fetched = lookup_networks(todo, settings, stats)
+            fetched, probes = lookup_networks(todo, settings, stats)
         elif todo:
             log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
     con.execute("BEGIN TRANSACTION")
     try:
         network_sinks.store_networks(con, fetched, now, settings.network_ttl_days)
+        network_sinks.store_probes(con, probes, now)
         if has_addresses:
             network_sinks.match_addresses(con, now)
             network_sinks.attribute_pending(con)
@@ -196,26 +198,32 @@ def resolve(ctx: RunContext) -> dict:
     return stats
 
 
-def lookup_networks(todo: list[tuple[str, bool]], settings: Settings, stats: dict) -> list[Network]:
+def lookup_networks(
+    todo: list[tuple[str, bool]], settings: Settings, stats: dict
+) -> tuple[list[Network], list[tuple[str, int]]]:
     """RDAP for the addresses no list or cache settles: one request per network.
 
     ``todo`` is sorted by address, so an address inside a range fetched in
-    this run costs nothing. A provisional address (its cached range is a broad
-    allocation) is asked again once per /24 or /48 block.
+    this run costs nothing. Inside a broad allocation a smaller assignment may
+    hold the address, so the registry is asked once per /24 or /48 block.
+
+    Returns:
+        The networks fetched, and the (network, block) pairs asked about inside
+        broad allocations.
     """
     client = RdapClient(settings.rdap_url, user_agent=USER_AGENT, min_interval=settings.rdap_min_interval)
     known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
     fetched: list[Network] = []
-    probed_blocks: set[str] = set()
+    probes: list[tuple[str, int]] = []
+    asked_blocks: set[int] = set()
     for address, provisional in todo:
-        number = to_number(address)
-        if any(n.start_num <= number <= n.end_num and n.rule != "broad-allocation" for n in fetched):
+        number, block = to_number(address), block_number(address)
+        holders = [n for n in fetched if n.start_num <= number <= n.end_num]
+        if any(n.rule != "broad-allocation" for n in holders):
             continue
-        if provisional or any(n.start_num <= number <= n.end_num for n in fetched):
-            block = truncated_prefix(address)
-            if block in probed_blocks:
-                continue
-            probed_blocks.add(block)
+        if (provisional or holders) and block in asked_blocks:
+            continue
+        asked_blocks.add(block)
         try:
             payload = client.fetch(address)
             if payload is None:
@@ -228,10 +236,12 @@ def lookup_networks(todo: list[tuple[str, bool]], settings: Settings, stats: dic
             continue
         finally:
             stats["rdap_requests"] = client.requests_sent
-        if not any(n.network_id == network.network_id for n in fetched):
+        if network.rule == "broad-allocation":
+            probes.append((network.network_id, block))
+        if all(n.network_id != network.network_id for n in fetched):
             fetched.append(network)
             stats["rdap_networks"] += 1
-    return fetched
+    return fetched, probes
 
 
 def load(ctx: RunContext) -> dict:

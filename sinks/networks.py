@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from enrich.networks import Network, to_number
+from enrich.networks import Network, block_number, to_number
 
 #: Sources whose ranges are tried before the RDAP cache.
 LIST_SOURCES = ("operator", "licensed")
@@ -79,12 +79,14 @@ def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, st
             "client_key": [key for key, _ in pairs],
             "address": [address for _, address in pairs],
             "ip_num": [str(to_number(address)) for _, address in pairs],
+            "block": [str(block_number(address)) for _, address in pairs],
         }),
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE run_addresses AS
-        SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num FROM address_rows
+        SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num, CAST(block AS UHUGEINT) AS block
+        FROM address_rows
         """
     )
     con.unregister("address_rows")
@@ -116,14 +118,17 @@ def addresses_to_look_up(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool
     """(address, provisional) of run addresses that no list or fresh cache entry settles, by number.
 
     A hit on a broad allocation is provisional: a smaller assignment may hold
-    the address, so it is looked up again (at most once per /24 or /48 block,
-    see ``resolve``).
+    the address, so it is looked up again — once per /24 or /48 block, after
+    which ``network_probes`` remembers the answer until the range expires.
     """
     rows = con.execute(
         """
         SELECT a.address, m.network_id IS NOT NULL AS provisional
         FROM run_addresses a LEFT JOIN address_matches m USING (client_key)
-        WHERE m.network_id IS NULL OR (m.provisional AND m.source = 'rdap')
+        WHERE m.network_id IS NULL
+           OR (m.provisional AND m.source = 'rdap'
+               AND NOT EXISTS (SELECT 1 FROM network_probes p
+                               WHERE p.network_id = m.network_id AND p.block = a.block))
         ORDER BY a.ip_num
         """
     ).fetchall()
@@ -250,3 +255,20 @@ def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None =
             """
         )
     return changed
+
+
+def store_probes(con: duckdb.DuckDBPyConnection, probes: list[tuple[str, int]], now: datetime) -> None:
+    """Remember (network_id, block) pairs asked about inside broad allocations."""
+    if not probes:
+        return
+    con.register("probe_rows", pa.table({"network_id": [n for n, _ in probes], "block": [str(b) for _, b in probes]}))
+    con.execute(
+        """
+        INSERT INTO network_probes
+        SELECT DISTINCT network_id, CAST(block AS UHUGEINT), $now FROM probe_rows r
+        WHERE NOT EXISTS (SELECT 1 FROM network_probes p
+                          WHERE p.network_id = r.network_id AND p.block = CAST(r.block AS UHUGEINT))
+        """,
+        {"now": now},
+    )
+    con.unregister("probe_rows")
