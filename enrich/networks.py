@@ -18,6 +18,7 @@ import io
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 KINDS = ("company", "isp", "mobile", "hosting", "education", "government", "unknown")
@@ -72,11 +73,11 @@ class Network:
     rule: str | None = None
     signals: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def start_num(self) -> int:
         return to_number(self.start_ip)
 
-    @property
+    @cached_property
     def end_num(self) -> int:
         return to_number(self.end_ip)
 

@@ -216,9 +216,11 @@ def lookup_networks(
     fetched: list[Network] = []
     probes: list[tuple[str, int]] = []
     asked_blocks: set[int] = set()
+    open_ranges: list[Network] = []  # fetched ranges that may still hold the next (larger) address
     for address, provisional in todo:
         number, block = to_number(address), block_number(address)
-        holders = [n for n in fetched if n.start_num <= number <= n.end_num]
+        open_ranges = [n for n in open_ranges if n.end_num >= number]
+        holders = [n for n in open_ranges if n.start_num <= number]
         if any(n.rule != "broad-allocation" for n in holders):
             continue
         if (provisional or holders) and block in asked_blocks:
@@ -238,8 +240,9 @@ def lookup_networks(
             stats["rdap_requests"] = client.requests_sent
         if network.rule == "broad-allocation":
             probes.append((network.network_id, block))
-        if all(n.network_id != network.network_id for n in fetched):
+        if all(n.network_id != network.network_id for n in open_ranges):
             fetched.append(network)
+            open_ranges.append(network)
             stats["rdap_networks"] += 1
     return fetched, probes
 
