@@ -28,7 +28,7 @@ def test_nightly_flow_runs_ingest_and_load_and_is_idempotent(prefect_harness, tm
         combined(agent="curl/8.5.0"),
     ])
     db = tmp_path / "leads.duckdb"
-    overrides = {"db": str(db), "logs": [str(logs)]}
+    overrides = {"db": str(db), "logs": [str(logs)], "offline": True}
     first = nightly(overrides=overrides)
     assert first["pageviews"] == 2 and first["bot_requests"] == 1 and first["visits"] == 1
     second = nightly(overrides=overrides)
@@ -44,6 +44,6 @@ def test_flow_failure_leaves_the_snapshot_and_records_the_reason(prefect_harness
     from flows.nightly import nightly
 
     with pytest.raises(LeadpipeError, match="no such file"):
-        nightly(overrides={"db": str(tmp_path / "x.duckdb"), "logs": [str(tmp_path / "nope.log")]})
+        nightly(overrides={"db": str(tmp_path / "x.duckdb"), "logs": [str(tmp_path / "nope.log")], "offline": True})
     with duckdb.connect(str(tmp_path / "x.duckdb"), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
