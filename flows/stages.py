@@ -162,8 +162,8 @@ def resolve(ctx: RunContext) -> dict:
     """
     con, settings = ctx.con, ctx.settings
     now = datetime.now(timezone.utc)
-    stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "rdap_requests": 0, "rdap_networks": 0,
-             "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0}
+    stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "rdap_requests": 0,
+             "rdap_networks": 0, "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0}
     has_addresses = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'run_addresses'"
     ).fetchall()[0][0]
@@ -173,26 +173,23 @@ def resolve(ctx: RunContext) -> dict:
         network_sinks.match_addresses(con, now)
         stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
         todo = network_sinks.addresses_to_look_up(con)
+        stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(todo)
         if todo and not settings.offline:
             fetched, probes = lookup_networks(todo, settings, stats)
         elif todo:
             log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
-    con.execute("BEGIN TRANSACTION")
     try:
-        network_sinks.store_networks(con, fetched, now, settings.network_ttl_days)
-        network_sinks.store_probes(con, probes, now)
-        if has_addresses:
-            network_sinks.match_addresses(con, now)
-            network_sinks.attribute_pending(con)
-            stats["shared_networks"] = network_sinks.mark_shared_networks(con)
-            matched = con.execute("SELECT count(*) FROM address_matches").fetchall()[0][0]
-            stats["unresolved"] = stats["addresses"] - matched
-            stats["resolved_from_lists_or_cache"] = matched - stats["rdap_networks"]
-        network_sinks.refresh_attribution(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with database.transaction(con):
+            network_sinks.store_networks(con, fetched, now, settings.network_ttl_days)
+            network_sinks.store_probes(con, probes, now)
+            if has_addresses:
+                network_sinks.match_addresses(con, now)
+                network_sinks.attribute_pending(con)
+                stats["shared_networks"] = network_sinks.mark_shared_networks(con)
+                matched = con.execute("SELECT count(*) FROM address_matches").fetchall()[0][0]
+                stats["unresolved"] = stats["addresses"] - matched
+                stats["resolved_by_rdap"] = matched - stats["resolved_from_lists_or_cache"]
+            network_sinks.refresh_attribution(con)
     finally:
         con.execute("DROP TABLE IF EXISTS temp.address_matches")
     return stats
@@ -250,9 +247,8 @@ def lookup_networks(
 def load(ctx: RunContext) -> dict:
     """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
-    ctx.con.execute("BEGIN TRANSACTION")
-    network_sinks.refresh_attribution(ctx.con)
-    ctx.con.execute("COMMIT")
+    with database.transaction(ctx.con):
+        network_sinks.refresh_attribution(ctx.con)
     return stats
 
 
@@ -328,16 +324,11 @@ def import_network_list(path: Path, source: str) -> Callable[[RunContext], dict]
             raise ConfigError(f"{path}: {exc}") from None
         known = load_known_organisations(ctx.settings.data_dir / "networks" / "known-organisations.csv")
         now = datetime.now(timezone.utc)
-        ctx.con.execute("BEGIN TRANSACTION")
-        try:
+        with database.transaction(ctx.con):
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, str(path), line_no, reason])
             network_sinks.store_networks(ctx.con, [classify(n, known) for n in networks], now, None)
             network_sinks.refresh_attribution(ctx.con)
-            ctx.con.execute("COMMIT")
-        except BaseException:
-            ctx.con.execute("ROLLBACK")
-            raise
         return {"networks_imported": len(networks), "rows_rejected": len(rejects)}
 
     return networks_import
@@ -357,14 +348,9 @@ def classify_network(cidr: str, kind: str) -> Callable[[RunContext], dict]:
         raise ConfigError(f"not a CIDR block: {cidr!r} ({exc})") from None
 
     def networks_classify(ctx: RunContext) -> dict:
-        ctx.con.execute("BEGIN TRANSACTION")
-        try:
+        with database.transaction(ctx.con):
             network_sinks.set_override(ctx.con, str(block), kind, datetime.now(timezone.utc))
             network_sinks.refresh_attribution(ctx.con)
-            ctx.con.execute("COMMIT")
-        except BaseException:
-            ctx.con.execute("ROLLBACK")
-            raise
         affected = ctx.con.execute(
             "SELECT count(*) FROM networks WHERE kind_rule = 'operator-override' AND kind = ?", [kind]
         ).fetchall()[0][0]

@@ -35,6 +35,18 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -
     return con
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """The versioned migrations shipped in ``sinks/migrations``: (version, name, sql)."""
     found = []
@@ -59,16 +71,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     for version, name, sql in migrations():
         if version in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name]
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name])
         applied.append(version)
     return applied
 
