@@ -27,30 +27,19 @@ def store_networks(
     if not networks:
         return 0
     expires = fetched_at + timedelta(days=ttl_days) if ttl_days else None
-    table = pa.table(
-        {
-            "network_id": [n.network_id for n in networks],
-            "start_ip": [n.start_ip for n in networks],
-            "end_ip": [n.end_ip for n in networks],
-            "cidr": [n.cidr for n in networks],
-            "netname": [n.netname for n in networks],
-            "org_name": [n.org_name for n in networks],
-            "country": [n.country for n in networks],
-            "kind": [n.kind or "unknown" for n in networks],
-                        "source": [n.source for n in networks],
-            "expires_in": [n.source not in LIST_SOURCES for n in networks],
-            "start_num": pa.array([str(n.start_num) for n in networks]),
-            "end_num": pa.array([str(n.end_num) for n in networks]),
-            "org_handle": [n.org_handle for n in networks],
-            "registry_type": [n.registry_type for n in networks],
-            "remarks": [n.remarks for n in networks],
-            "handle": [n.handle for n in networks],
-            "business_id": [n.business_id for n in networks],
-            "kind_rule": [n.rule for n in networks],
-            "kind_signals": [json.dumps(list(n.signals)) for n in networks],
-            "provisional": [n.rule == "broad-allocation" for n in networks],
-        }
+    plain = ("network_id", "start_ip", "end_ip", "cidr", "netname", "org_name", "country", "source",
+             "org_handle", "registry_type", "remarks", "handle", "business_id")
+    columns = {name: [getattr(n, name) for n in networks] for name in plain}
+    columns.update(
+        kind=[n.kind or "unknown" for n in networks],
+        expires_in=[n.source not in LIST_SOURCES for n in networks],
+        start_num=[str(n.start_num) for n in networks],  # 128-bit: through text, cast in SQL
+        end_num=[str(n.end_num) for n in networks],
+        kind_rule=[n.rule for n in networks],
+        kind_signals=[json.dumps(list(n.signals)) for n in networks],
+        provisional=[n.rule == "broad-allocation" for n in networks],
     )
+    table = pa.table(columns)
     con.register("incoming_networks", table)
     con.execute(
         """
