@@ -1,8 +1,7 @@
 """RDAP (RFC 9083): fetching with requests, parsing with ipwhois.
 
-The client only fetches: one ``requests.Session`` (keep-alive), connect and
-read timeouts, a bounded request rate, 429 honoured with Retry-After, 5xx and
-network errors retried a bounded number of times. Parsing is pure:
+The client only fetches, through :class:`enrich.http.PoliteClient` (keep-alive,
+timeouts, bounded rate, 429 with Retry-After, bounded retries). Parsing is pure:
 :func:`parse_rdap` hands the payload to ipwhois (``depth=0``: no entity or
 personal-data lookups) and picks the organisation — the entity of vCard kind
 ``org``, never a ``-MNT`` maintainer that RIPE also lists as registrant.
@@ -11,17 +10,14 @@ personal-data lookups) and picks the organisation — the entity of vCard kind
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-import requests
 from ipwhois.exceptions import IPDefinedError
 from ipwhois.net import Net
 from ipwhois.rdap import RDAP
 
-from enrich.errors import PermanentError, RetryableError
+from enrich.errors import PermanentError
+from enrich.http import PoliteClient
 from enrich.networks import Network
 
 log = logging.getLogger(__name__)
@@ -81,90 +77,22 @@ def parse_rdap(payload: dict, address: str) -> Network:
 
 @dataclass
 class RdapClient:
-    """Fetches ``{base_url}/ip/{address}``; follows redirects (the bootstrap answers 302).
-
-    Args:
-        base_url: the RDAP base URL (``LEADPIPE_RDAP_URL``).
-        min_interval: seconds between two requests to the same host.
-        max_attempts: attempts per address for 429/5xx/network errors.
-        max_retry_after: a longer Retry-After gives up on this run instead of waiting.
-    """
+    """Fetches ``{base_url}/ip/{address}``; follows redirects (the bootstrap answers 302)."""
 
     base_url: str
     user_agent: str = "leadpipe"
-    timeout: tuple[float, float] = (5.0, 20.0)
     min_interval: float = 1.0
-    max_attempts: int = 4
-    backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
-    max_retry_after: float = 120.0
-    sleep: Callable[[float], None] = time.sleep
-    session: requests.Session = field(default_factory=requests.Session)
-    requests_sent: int = 0
-    _last: dict[str, float] = field(default_factory=dict)
+    http: PoliteClient | None = None
 
     def __post_init__(self) -> None:
-        self.session.headers.update({"User-Agent": self.user_agent, "Accept": "application/rdap+json"})
+        if self.http is None:
+            self.http = PoliteClient(user_agent=self.user_agent, accept="application/rdap+json",
+                                     min_interval=self.min_interval)
 
-    def _pace(self, host: str) -> None:
-        wait = self._last.get(host, -1e9) + self.min_interval - time.monotonic()
-        if wait > 0:
-            self.sleep(wait)
-        self._last[host] = time.monotonic()
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
 
     def fetch(self, address: str) -> dict | None:
-        """The RDAP payload for ``address``; None when the registry has no network (404).
-
-        Raises:
-            RetryableError: 429/5xx/timeouts persisted over ``max_attempts``.
-            PermanentError: any other refusal, or a body that is not JSON.
-        """
-        url = f"{self.base_url.rstrip('/')}/ip/{address}"
-        host = urlsplit(url).netloc
-        for attempt in range(1, self.max_attempts + 1):
-            self._pace(host)
-            self.requests_sent += 1
-            try:
-                response = self.session.get(url, timeout=self.timeout, allow_redirects=True)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                reason = f"{exc.__class__.__name__}"
-                delay = self._delay(attempt)
-            else:
-                if response.status_code == 404:
-                    return None
-                if response.ok:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        reason, delay = "malformed JSON", self._delay(attempt)
-                elif response.status_code == 429:
-                    reason = "HTTP 429"
-                    delay = _retry_after(response.headers.get("Retry-After"), self._delay(attempt))
-                    if delay > self.max_retry_after:
-                        raise RetryableError(f"RDAP rate limit for {host}: Retry-After {delay:.0f} s")
-                elif response.status_code >= 500:
-                    reason, delay = f"HTTP {response.status_code}", self._delay(attempt)
-                else:
-                    raise PermanentError(f"RDAP {url}: HTTP {response.status_code}")
-            if attempt == self.max_attempts:
-                raise RetryableError(f"RDAP {url}: {reason} after {attempt} attempts")
-            log.info("RDAP %s: %s; retrying in %.1f s", url, reason, delay)
-            self.sleep(delay)
-        raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int) -> float:
-        return self.backoff[min(attempt - 1, len(self.backoff) - 1)]
-
-
-def _retry_after(value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return default
-        return max(0.0, moment.timestamp() - time.time())
+        """The RDAP payload for ``address``; None when the registry has no network (404)."""
+        return self.http.get_json(f"{self.base_url.rstrip('/')}/ip/{address}")

@@ -7,6 +7,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 from enrich.errors import PermanentError, RetryableError
+from enrich.http import PoliteClient
 from enrich.rdap import RdapClient, parse_rdap
 from tests.conftest import SHARED
 from tests.rdap_fixtures import arin_network, ripe_network
@@ -69,8 +70,8 @@ def test_recorded_registry_responses_parse(shared, name, address, org):
 
 def _client(httpserver, **kw):
     slept = []
-    client = RdapClient(httpserver.url_for("/rdap"), min_interval=0, sleep=slept.append, **kw)
-    return client, slept
+    http = PoliteClient(min_interval=0, sleep=slept.append, **kw)
+    return RdapClient(httpserver.url_for("/rdap"), http=http), slept
 
 
 def test_404_is_a_value_not_an_error(httpserver):
@@ -144,7 +145,7 @@ def test_other_refusals_are_permanent(httpserver):
 def test_requests_are_paced(httpserver):
     httpserver.expect_request("/rdap/ip/185.213.44.1").respond_with_json({"errorCode": 404}, status=404)
     slept = []
-    client = RdapClient(httpserver.url_for("/rdap"), min_interval=5.0, sleep=slept.append)
+    client = RdapClient(httpserver.url_for("/rdap"), http=PoliteClient(min_interval=5.0, sleep=slept.append))
     client.fetch("185.213.44.1")
     client.fetch("185.213.44.1")
     assert len(slept) == 1 and 4.0 < slept[0] <= 5.0
