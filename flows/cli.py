@@ -146,7 +146,7 @@ def run(
     offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → resolve → load, published atomically to --db."""
+    """The nightly flow: ingest → resolve → enrich → load, published atomically to --db."""
     setup_logging(verbose)
     overrides = _overrides(db, logs, since, until, offline, report_dir)
     stats = _run_flow(overrides, config, "run")
@@ -173,6 +173,14 @@ def resolve(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = N
     """
     setup_logging(verbose)
     stats = _run_stages(_overrides(db, None, None, None, offline, None), config, "resolve", ["resolve"])
+    console.print_json(json.dumps(stats, default=str))
+
+
+@app.command()
+def enrich(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Stage: match companies to the trade register (YTJ): Business ID, official name, industry."""
+    setup_logging(verbose)
+    stats = _run_stages(_overrides(db, None, None, None, offline, None), config, "enrich", ["enrich"])
     console.print_json(json.dumps(stats, default=str))
 
 
@@ -223,6 +231,24 @@ def networks_classify(
     console.print_json(json.dumps(stats, default=str))
 
 
+register_app = typer.Typer(help="The trade register (YTJ) kept locally.", no_args_is_help=True)
+app.add_typer(register_app, name="register")
+
+
+@register_app.command("import")
+def register_import(
+    file: Annotated[Path, typer.Argument(help="PRH's /all_companies zip, or the JSON inside it.")],
+    db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Load the register's bulk file: enrichment then matches locally, asking the API only for misses."""
+    from flows import stages
+
+    setup_logging(verbose)
+    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "register import",
+                        [stages.import_register(file)])
+    console.print_json(json.dumps(stats, default=str))
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo database goes.")] = Path("demo-output"),
@@ -248,7 +274,8 @@ def demo(
 
     # The demo's operator list (synthetic): resolution runs offline, from it alone.
     _run_stages(overrides, DEMO_DIR / "leadpipe.toml", "networks import",
-                [stages.import_network_list(DEMO_DIR / "networks.csv", "operator")])
+                [stages.import_network_list(DEMO_DIR / "networks.csv", "operator"),
+                 stages.import_register(DEMO_DIR / "register.json")])
     stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
     print_summary(stats, db)
     console.print(f"\nDatabase: [bold]{db}[/]  (open read-only: duckdb.connect('{db}', read_only=True))")

@@ -49,6 +49,8 @@ class Settings:
     memory_limit: str = "700MB"
     network_ttl_days: int = 30
     rdap_min_interval: float = 1.0  # seconds between two requests to one registry
+    ytj_min_interval: float = 0.25  # PRH: 300 searches a minute, shared by all users
+    register_ttl_days: int = 30
     # Credentials for pulling logs over HTTP(S): environment only, never CLI.
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
     http_token: str | None = field(default=None, repr=False)
@@ -88,11 +90,13 @@ _KEYS = {
     "memory_limit": "LEADPIPE_MEMORY_LIMIT",
     "network_ttl_days": "LEADPIPE_NETWORK_TTL_DAYS",
     "rdap_min_interval": "LEADPIPE_RDAP_MIN_INTERVAL",
+    "ytj_min_interval": "LEADPIPE_YTJ_MIN_INTERVAL",
+    "register_ttl_days": "LEADPIPE_REGISTER_TTL_DAYS",
 }
 _TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
 _PATHS = {"db", "report_dir", "config_dir", "data_dir"}
-_INTS = {"session_gap_minutes", "retention_months", "network_ttl_days"}
-_FLOATS = {"rdap_min_interval"}
+_INTS = {"session_gap_minutes", "retention_months", "network_ttl_days", "register_ttl_days"}
+_FLOATS = {"rdap_min_interval", "ytj_min_interval"}
 _BOOLS = {"offline", "store_ip_prefix"}
 _DATES = {"since", "until"}
 

@@ -25,12 +25,14 @@ from enrich import bots
 from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, LeadpipeError, PermanentError, RetryableError
 from enrich.networks import Network, block_number, classify, load_known_organisations, to_number
+from enrich.http import PoliteClient
 from enrich.rdap import RdapClient, parse_rdap
 from enrich.weblogs import LogSource, download, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import database, runs
 from sinks import networks as network_sinks
+from sinks import register as register_sinks
 from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
 
 log = logging.getLogger("leadpipe")
@@ -244,6 +246,117 @@ def lookup_networks(
     return fetched, probes
 
 
+def enrich(ctx: RunContext) -> dict:
+    """Stage: companies → the trade register (local bulk file and cache first, then the YTJ API).
+
+    A known Business ID is validated (python-stdnum) and looked up; otherwise the
+    organisation's name is matched (``enrich/matching.py``). Organisations
+    outside Finland keep no Business ID. A register failure leaves the company
+    for a later run.
+    """
+    from stdnum.fi import ytunnus
+
+    from enrich.matching import best_match, search_queries
+    from enrich.ytj import YtjClient
+
+    con, settings = ctx.con, ctx.settings
+    now = datetime.now(timezone.utc)
+    ttl = settings.register_ttl_days
+    stats = {"companies_checked": 0, "register_matches": 0, "register_no_match": 0, "register_requests": 0,
+             "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
+    client = None if settings.offline else YtjClient(
+        settings.ytj_url, http=PoliteClient(user_agent=USER_AGENT, min_interval=settings.ytj_min_interval)
+    )
+
+    def search(kind: str, query: str, location: str = "") -> list:
+        ids = register_sinks.cached_query(con, kind, query, location, now)
+        if ids is None and client is not None:
+            if kind == "business_id":
+                found = [c for c in [client.by_business_id(query)] if c]
+            else:
+                found = client.search(query, location or None)
+            register_sinks.store_entries(con, found, "api", now, ttl)
+            ids = [c.business_id for c in found]
+            register_sinks.remember_query(con, kind, query, location, ids, now, ttl)
+        return register_sinks.entries(con, ids or [], now)
+
+    with database.transaction(con):
+        for company_id, business_id, name, country, city, website in register_sinks.companies_to_enrich(con, now, ttl):
+            stats["companies_checked"] += 1
+            try:
+                if business_id:
+                    if not ytunnus.is_valid(business_id):
+                        register_sinks.apply_match(con, company_id, None, "invalid-business-id", None, None, now)
+                        continue
+                    bid = ytunnus.format(business_id)
+                    found = register_sinks.entries(con, [bid], now) or search("business_id", bid)
+                    match = (found[0], "business-id", 1.0, found[0].name) if found else None
+                elif country and country.upper() != "FI":
+                    stats["outside_finland"] += 1
+                    register_sinks.apply_match(con, company_id, None, "outside-finland", None, None, now)
+                    continue
+                else:
+                    candidates = register_sinks.local_candidates(con, name, now)
+                    best = best_match(name, candidates, city, website)
+                    for query in ([] if best else search_queries(name)):
+                        candidates += search("name", query)
+                        best = best_match(name, candidates, city, website)
+                        if best:
+                            break
+                    match = (best.company, best.method, best.confidence, best.matched_name) if best else None
+            except (RetryableError, PermanentError) as exc:
+                stats["register_failed"] += 1
+                log.warning("register lookup for %r failed, left for a later run: %s", name, exc)
+                continue
+            finally:
+                stats["register_requests"] = client.requests_sent if client else 0
+            if match is None:
+                stats["register_no_match"] += 1
+                register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
+                continue
+            stats["register_matches"] += 1
+            if register_sinks.apply_match(con, company_id, match[0], *match[1:], now) != company_id:
+                stats["companies_merged"] += 1
+        stats["networks_by_industry"] = register_sinks.classify_by_industry(con)
+        network_sinks.apply_overrides(con)
+        network_sinks.refresh_attribution(con)
+    return stats
+
+
+def import_register(path: Path) -> Callable[[RunContext], dict]:
+    """A stage that loads PRH's bulk file (the /all_companies zip, or the JSON inside it)."""
+
+    def register_import(ctx: RunContext) -> dict:
+        import json
+        import zipfile
+
+        from enrich.ytj import parse_company
+
+        try:
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as archive:
+                    member = next(n for n in archive.namelist() if n.lower().endswith(".json"))
+                    payload = json.loads(archive.read(member))
+            else:
+                payload = json.loads(path.read_bytes())
+        except (OSError, ValueError, StopIteration, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"cannot read register file {path}: {exc.__class__.__name__}: {exc}") from None
+        entries = payload.get("companies", []) if isinstance(payload, dict) else payload
+        companies, rejected = [], 0
+        for index, entry in enumerate(entries, start=1):
+            try:
+                companies.append(parse_company(entry))
+            except (PermanentError, AttributeError, TypeError):
+                rejected += 1
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)",
+                                [ctx.run_id, str(path), index, "not a register entry"])
+        with database.transaction(ctx.con):
+            register_sinks.store_entries(ctx.con, companies, "bulk", datetime.now(timezone.utc), None)
+        return {"register_entries": len(companies), "register_rejected": rejected}
+
+    return register_import
+
+
 def load(ctx: RunContext) -> dict:
     """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
@@ -252,7 +365,7 @@ def load(ctx: RunContext) -> dict:
     return stats
 
 
-STAGES: dict[str, Callable[[RunContext], dict]] = {"ingest": ingest, "resolve": resolve, "load": load}
+STAGES: dict[str, Callable[[RunContext], dict]] = {"ingest": ingest, "resolve": resolve, "enrich": enrich, "load": load}
 
 
 def execute(

@@ -183,20 +183,30 @@ def attribute_pending(con: duckdb.DuckDBPyConnection) -> int:
 
 def refresh_attribution(con: duckdb.DuckDBPyConnection) -> None:
     """Re-derive every stored visit's company from its network's current kind, and the companies."""
+    # A network's organisation key, through any alias it was merged into.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE network_companies AS
+        SELECT n.network_id, coalesce(a.company_id, n.company_id) AS company_id
+        FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
+        """
+    )
     for table in ("pending_pageviews", "pageviews", "visits"):
         con.execute(
             f"""
             UPDATE {table} SET company_id = n.company_id
-            FROM networks n
+            FROM network_companies n
             WHERE {table}.network_id = n.network_id AND {table}.company_id IS DISTINCT FROM n.company_id
             """
         )
+    con.execute("DROP TABLE temp.network_companies")
     con.execute(
         """
         INSERT INTO companies (company_id, business_id, name, country, kind, match_method, match_confidence)
         SELECT company_id, any_value(business_id), any_value(org_name), any_value(country), 'company',
                any_value(source || ':' || kind_rule), 1.0
         FROM networks WHERE company_id IS NOT NULL
+          AND company_id NOT IN (SELECT alias_id FROM company_aliases)
         GROUP BY company_id
         ON CONFLICT (company_id) DO NOTHING
         """

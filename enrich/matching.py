@@ -1,0 +1,137 @@
+"""Matching an organisation name (from RDAP, a list, an export or a form) to a register entry.
+
+Pure functions. Names are normalised (Unicode, case, ä/ö/å folded, punctuation,
+legal forms such as Oy, Oyj, Ab, Ltd, Corporation removed), compared with
+rapidfuzz against every name a company has had (current, former, parallel,
+auxiliary), and the city and website domain, when known, add evidence. Active
+companies win over dissolved namesakes. Below the threshold no Business ID is
+given: a wrong company is worse than a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from enrich.ytj import Company
+
+#: Legal forms and their spellings, removed before comparing names.
+LEGAL_FORMS = {
+    "oy", "oyj", "ab", "abp", "ky", "ay", "tmi", "ltd", "limited", "plc", "corporation", "corp", "inc",
+    "incorporated", "llc", "gmbh", "ag", "as", "asa", "aps", "sa", "sas", "bv", "nv", "srl", "sro", "spa",
+    "co", "company", "osakeyhtio", "osuuskunta", "kommandiittiyhtio", "avoin", "yhtio", "toiminimi",
+    "aktiebolag", "ry", "rf", "sr", "net", "networks",
+}
+#: A match needs this score (0-100) on the name alone...
+NAME_THRESHOLD = 92.0
+#: ...or this with a matching city or website domain.
+CORROBORATED_THRESHOLD = 85.0
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and ä/ö/å folded to a/o/a, ß to ss."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("ß", "ss")
+
+
+def normalise(name: str) -> str:
+    """A name reduced to what identifies it: ``"Metsä-Logistics Oy Ab"`` → ``"metsa logistics"``."""
+    words = re.sub(r"[^0-9a-z]+", " ", fold(name)).split()
+    kept = [w for w in words if w not in LEGAL_FORMS]
+    return " ".join(kept or words)
+
+
+def domain(website: str | None) -> str | None:
+    """``https://www.Example.fi/x`` → ``example.fi``."""
+    if not website:
+        return None
+    host = urlsplit(website if "://" in website else f"//{website}").hostname or ""
+    host = host.lower().removeprefix("www.")
+    return host or None
+
+
+def search_queries(name: str) -> list[str]:
+    """Name searches to ask the register (a literal substring match), most specific first.
+
+    The name without its legal form, as written; then its longest word; and,
+    for an ASCII-folded name (``Metsa``), the longest part that has no letter
+    which might have lost its dots, so the substring still matches ``Metsä``.
+    """
+    cleaned = re.sub(r"[-_.,/]+", " ", name)
+    words = [w for w in cleaned.split() if fold(w).strip(".") not in LEGAL_FORMS]
+    queries = []
+    if words:
+        queries.append(" ".join(words))
+        longest = max(words, key=len)
+        if len(longest) >= 4:
+            queries.append(longest)
+        if longest.isascii():
+            parts = [p for p in re.split(r"[aoAO]", longest) if len(p) >= 4]
+            if parts:
+                queries.append(max(parts, key=len))
+    seen, unique = set(), []
+    for query in queries:
+        if query.lower() not in seen:
+            seen.add(query.lower())
+            unique.append(query)
+    return unique
+
+
+@dataclass(frozen=True)
+class Match:
+    company: Company
+    score: float
+    method: str  # name-exact | name-fuzzy | name+city | name+website
+    matched_name: str
+
+    @property
+    def confidence(self) -> float:
+        return round(self.score / 100, 3)
+
+
+def score_name(query: str, candidate: str) -> float:
+    """0-100: how alike two names are once normalised (order-insensitive, whole-name)."""
+    a, b = normalise(query), normalise(candidate)
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 100.0
+    return max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b))
+
+
+def best_match(
+    name: str, candidates: list[Company], city: str | None = None, website: str | None = None
+) -> Match | None:
+    """The register entry ``name`` refers to, or None when no candidate is convincing.
+
+    Every name a candidate has had is scored; the city and the website domain
+    corroborate. Among near-equal scores an active company beats a dissolved
+    namesake, and two active companies equally alike leave the name unmatched.
+    """
+    wanted_city, wanted_domain = fold(city or "").strip() or None, domain(website)
+    scored: list[Match] = []
+    for company in candidates:
+        best_name, best = max(((n, score_name(name, n)) for n in company.all_names), key=lambda item: item[1])
+        same_domain = wanted_domain is not None and domain(company.website) == wanted_domain
+        same_city = wanted_city is not None and fold(company.city or "") == wanted_city
+        if same_domain and best >= 60:
+            scored.append(Match(company, max(best, CORROBORATED_THRESHOLD + 5), "name+website", best_name))
+        elif best == 100.0:
+            scored.append(Match(company, best, "name-exact", best_name))
+        elif same_city and best >= CORROBORATED_THRESHOLD:
+            scored.append(Match(company, best, "name+city", best_name))
+        elif best >= NAME_THRESHOLD:
+            scored.append(Match(company, best, "name-fuzzy", best_name))
+    if not scored:
+        return None
+    scored.sort(key=lambda m: (m.company.active, m.score), reverse=True)
+    top = scored[0]
+    rivals = [m for m in scored[1:] if m.company.active == top.company.active and m.score >= top.score - 1.0
+              and m.company.business_id != top.company.business_id]
+    if rivals and top.method not in {"name+website"}:
+        return None  # two equally good namesakes: better none than the wrong one
+    return top

@@ -1,0 +1,175 @@
+"""The trade register in DuckDB: storing entries, cached searches, candidates, company updates."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from enrich.matching import normalise
+from enrich.ytj import Company
+
+
+def store_entries(
+    con: duckdb.DuckDBPyConnection, companies: list[Company], source: str, now: datetime, ttl_days: int | None
+) -> int:
+    """Insert or replace register entries (by Business ID)."""
+    if not companies:
+        return 0
+    expires = now + timedelta(days=ttl_days) if ttl_days else None
+    plain = ("business_id", "name", "company_form", "industry_code", "industry_code_set", "industry", "city",
+             "post_code", "website", "status", "trade_register_status", "register_status", "active", "end_date",
+             "last_modified")
+    columns = {name: [getattr(c, name) for c in companies] for name in plain}
+    columns["all_names"] = [list(c.all_names) for c in companies]
+    columns["normalised_names"] = [sorted({normalise(n) for n in c.all_names}) for c in companies]
+    con.register("incoming_register", pa.table(columns))
+    con.execute(
+        f"""
+        INSERT OR REPLACE INTO register_companies
+            ({", ".join(plain)}, all_names, normalised_names, source, fetched_at, expires_at)
+        SELECT {", ".join(plain)}, all_names, normalised_names, $source, $now, CAST($expires AS TIMESTAMPTZ)
+        FROM incoming_register
+        """,
+        {"source": source, "now": now, "expires": expires},
+    )
+    con.unregister("incoming_register")
+    return len(companies)
+
+
+def _company(row: tuple, names: list[str]) -> Company:
+    (business_id, name, form, code, code_set, industry, city, post_code, website, status, trade_status,
+     register_status, active, end_date) = row
+    situations = () if active or end_date or register_status in (None, "active") else tuple(register_status.split("; "))
+    return Company(
+        business_id=business_id, name=name, company_form=form, industry_code=code, industry_code_set=code_set,
+        industry=industry, city=city, post_code=post_code, website=website, status=status,
+        trade_register_status=trade_status, situations=situations, end_date=end_date, all_names=tuple(names),
+    )
+
+
+_ENTRY_COLUMNS = """business_id, name, company_form, industry_code, industry_code_set, industry, city, post_code,
+                    website, status, trade_register_status, register_status, active, end_date, all_names"""
+
+
+def entries(con: duckdb.DuckDBPyConnection, business_ids: list[str], now: datetime) -> list[Company]:
+    """Register entries by Business ID: bulk ones always, API ones while unexpired."""
+    if not business_ids:
+        return []
+    rows = con.execute(
+        f"""
+        SELECT {_ENTRY_COLUMNS} FROM register_companies
+        WHERE business_id IN (SELECT unnest($ids)) AND (expires_at IS NULL OR expires_at > $now)
+        """,
+        {"ids": business_ids, "now": now},
+    ).fetchall()
+    return [_company(row[:-1], row[-1]) for row in rows]
+
+
+def local_candidates(con: duckdb.DuckDBPyConnection, name: str, now: datetime, limit: int = 200) -> list[Company]:
+    """Entries sharing the name's most distinctive normalised word, for the matcher to score."""
+    words = sorted(normalise(name).split(), key=len, reverse=True)
+    if not words:
+        return []
+    rows = con.execute(
+        f"""
+        SELECT {_ENTRY_COLUMNS} FROM register_companies
+        WHERE (expires_at IS NULL OR expires_at > $now)
+          AND len(list_filter(normalised_names, lambda n: contains(' ' || n || ' ', ' ' || $word || ' '))) > 0
+        LIMIT $limit
+        """,
+        {"word": words[0], "now": now, "limit": limit},
+    ).fetchall()
+    return [_company(row[:-1], row[-1]) for row in rows]
+
+
+def cached_query(con: duckdb.DuckDBPyConnection, kind: str, query: str, location: str, now: datetime) -> list[str] | None:
+    """The Business IDs an earlier, unexpired register search returned; None if never asked."""
+    rows = con.execute(
+        "SELECT business_ids FROM register_queries WHERE kind = ? AND query = ? AND location = ? AND expires_at > ?",
+        [kind, query, location, now],
+    ).fetchall()
+    return list(rows[0][0]) if rows else None
+
+
+def remember_query(
+    con: duckdb.DuckDBPyConnection, kind: str, query: str, location: str, business_ids: list[str],
+    now: datetime, ttl_days: int,
+) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO register_queries VALUES (?, ?, ?, ?, ?, ?)",
+        [kind, query, location, business_ids, now, now + timedelta(days=ttl_days)],
+    )
+
+
+def companies_to_enrich(con: duckdb.DuckDBPyConnection, now: datetime, ttl_days: int) -> list[tuple]:
+    """(company_id, business_id, name, country, city, website) not checked against the register lately."""
+    return con.execute(
+        """
+        SELECT company_id, business_id, name, country, city, website FROM companies
+        WHERE kind = 'company' AND (register_checked_at IS NULL OR register_checked_at < $stale)
+        ORDER BY company_id
+        """,
+        {"stale": now - timedelta(days=ttl_days)},
+    ).fetchall()
+
+
+def apply_match(
+    con: duckdb.DuckDBPyConnection, company_id: str, company: Company | None, method: str, confidence: float | None,
+    matched_name: str | None, now: datetime,
+) -> str:
+    """Write a register match onto a company; merge it into an existing row with the same Business ID.
+
+    Returns the company id the organisation now has.
+    """
+    if company is None:
+        con.execute(
+            "UPDATE companies SET match_method = ?, match_confidence = ?, register_checked_at = ? WHERE company_id = ?",
+            [method, confidence, now, company_id],
+        )
+        return company_id
+    existing = con.execute(
+        "SELECT company_id FROM companies WHERE business_id = ? AND company_id <> ?", [company.business_id, company_id]
+    ).fetchall()
+    if existing:
+        target = existing[0][0]
+        con.execute("INSERT OR REPLACE INTO company_aliases VALUES (?, ?)", [company_id, target])
+        con.execute("UPDATE company_aliases SET company_id = ? WHERE company_id = ?", [target, company_id])
+        for table in ("visits", "pageviews", "pending_pageviews"):
+            con.execute(f"UPDATE {table} SET company_id = ? WHERE company_id = ?", [target, company_id])
+        con.execute("DELETE FROM companies WHERE company_id = ?", [company_id])
+        return target
+    con.execute(
+        """
+        UPDATE companies SET business_id = $bid, name = $name, country = 'FI', company_form = $form,
+               industry_code = $code, industry_code_set = $code_set, industry = $industry, city = $city,
+               website = $website, register_status = $status, match_method = $method,
+               match_confidence = $confidence, matched_name = $matched, register_checked_at = $now
+        WHERE company_id = $id
+        """,
+        {"bid": company.business_id, "name": company.name, "form": company.company_form,
+         "code": company.industry_code, "code_set": company.industry_code_set, "industry": company.industry,
+         "city": company.city, "website": company.website, "status": company.register_status,
+         "method": method, "confidence": confidence, "matched": matched_name, "now": now, "id": company_id},
+    )
+    return company_id
+
+
+def classify_by_industry(con: duckdb.DuckDBPyConnection) -> int:
+    """Networks of registered telecom operators (TOL 61) are ISPs, of hosting firms (TOL 631) hosting.
+
+    Lists and operator overrides are left alone.
+    """
+    return con.execute(
+        """
+        UPDATE networks SET kind = CASE WHEN c.industry_code LIKE '61%' THEN 'isp' ELSE 'hosting' END,
+               kind_rule = 'register-industry',
+               kind_signals = to_json(['register industry ' || c.industry_code || ' ' || coalesce(c.industry, '')
+                                       || ' of ' || c.name])
+        FROM companies c
+        WHERE networks.company_id = c.company_id AND networks.kind = 'company'
+          AND networks.source = 'rdap' AND networks.kind_rule <> 'operator-override'
+          AND (c.industry_code LIKE '61%' OR c.industry_code LIKE '631%')
+        """
+    ).fetchall()[0][0]
