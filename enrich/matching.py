@@ -40,7 +40,10 @@ def fold(text: str) -> str:
 
 def normalise(name: str) -> str:
     """A name reduced to what identifies it: ``"Metsä-Logistics Oy Ab"`` → ``"metsa logistics"``."""
-    words = re.sub(r"[^0-9a-z]+", " ", fold(name)).split()
+    folded = re.sub(r"[^0-9a-z]+", " ", fold(name)).strip()
+    # "Kiinteistö Oy X" and "Asunto Oy X" are the legal forms of housing and real-estate companies.
+    folded = re.sub(r"^(kiinteisto|asunto) oy ", "", folded)
+    words = folded.split()
     kept = [w for w in words if w not in LEGAL_FORMS]
     return " ".join(kept or words)
 
@@ -113,25 +116,27 @@ def best_match(
     namesake, and two active companies equally alike leave the name unmatched.
     """
     wanted_city, wanted_domain = fold(city or "").strip() or None, domain(website)
-    scored: list[Match] = []
+    scored: list[tuple[Match, bool]] = []
     for company in candidates:
         best_name, best = max(((n, score_name(name, n)) for n in company.all_names), key=lambda item: item[1])
         same_domain = wanted_domain is not None and domain(company.website) == wanted_domain
         same_city = wanted_city is not None and fold(company.city or "") == wanted_city
         if same_domain and best >= 60:
-            scored.append(Match(company, max(best, CORROBORATED_THRESHOLD + 5), "name+website", best_name))
-        elif best == 100.0:
-            scored.append(Match(company, best, "name-exact", best_name))
+            scored.append((Match(company, max(best, CORROBORATED_THRESHOLD + 5), "name+website", best_name), True))
         elif same_city and best >= CORROBORATED_THRESHOLD:
-            scored.append(Match(company, best, "name+city", best_name))
+            scored.append((Match(company, best, "name+city", best_name), True))
+        elif best == 100.0:
+            scored.append((Match(company, best, "name-exact", best_name), False))
         elif best >= NAME_THRESHOLD:
-            scored.append(Match(company, best, "name-fuzzy", best_name))
+            scored.append((Match(company, best, "name-fuzzy", best_name), False))
     if not scored:
         return None
-    scored.sort(key=lambda m: (m.company.active, m.score), reverse=True)
-    top = scored[0]
-    rivals = [m for m in scored[1:] if m.company.active == top.company.active and m.score >= top.score - 1.0
-              and m.company.business_id != top.company.business_id]
-    if rivals and top.method not in {"name+website"}:
+    # Active before dissolved, corroborated (city, website) before not, then by score.
+    scored.sort(key=lambda item: (item[0].company.active, item[1], item[0].score), reverse=True)
+    top, top_corroborated = scored[0]
+    rivals = [m for m, corroborated in scored[1:]
+              if m.company.active == top.company.active and corroborated == top_corroborated
+              and m.score >= top.score - 1.0 and m.company.business_id != top.company.business_id]
+    if rivals:
         return None  # two equally good namesakes: better none than the wrong one
     return top

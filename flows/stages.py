@@ -262,8 +262,9 @@ def enrich(ctx: RunContext) -> dict:
     con, settings = ctx.con, ctx.settings
     now = datetime.now(timezone.utc)
     ttl = settings.register_ttl_days
-    stats = {"companies_checked": 0, "register_matches": 0, "register_no_match": 0, "register_requests": 0,
-             "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
+    stats = {"companies_checked": 0, "register_matches": 0, "register_no_match": 0, "register_unchecked": 0,
+             "register_requests": 0, "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
+    has_bulk = con.execute("SELECT count(*) FROM register_companies WHERE source = 'bulk'").fetchall()[0][0] > 0
     client = None if settings.offline else YtjClient(
         settings.ytj_url, http=PoliteClient(user_agent=USER_AGENT, min_interval=settings.ytj_min_interval)
     )
@@ -311,6 +312,9 @@ def enrich(ctx: RunContext) -> dict:
             finally:
                 stats["register_requests"] = client.requests_sent if client else 0
             if match is None:
+                if client is None and not has_bulk:
+                    stats["register_unchecked"] += 1  # --offline without a bulk file: ask another night
+                    continue
                 stats["register_no_match"] += 1
                 register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
                 continue

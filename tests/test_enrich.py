@@ -1,0 +1,114 @@
+"""Enrichment end to end: RDAP and YTJ servers on 127.0.0.1, logs in, Business IDs out."""
+
+import re
+
+import duckdb
+import pytest
+
+from flows import stages
+from flows.config import load_settings
+from tests.conftest import combined, write_log
+from tests.rdap_fixtures import ripe_network
+from tests.register_set import KALLIO, METSA, REGISTER, TELE
+from tests.test_resolve import Registry
+from tests.ytj_fixtures import YtjServer
+
+NETWORKS = [
+    ripe_network("185.213.44.0", "185.213.44.255", "KALLIODATA-NET", org="Kalliodata Ltd"),
+    ripe_network("2a00:1234:5678::", "2a00:1234:5678:ffff:ffff:ffff:ffff:ffff", "KALLIODATA-V6",
+                 org="Kalliodata Oy", ipv6=True, org_handle="ORG-KD2-RIPE"),
+    ripe_network("193.166.220.0", "193.166.220.255", "METSA-LOG", org="Metsa Logistics", org_handle="ORG-ML1-RIPE"),
+    ripe_network("91.200.10.0", "91.200.10.255", "ESIMERKKI-TELE-HQ", org="Esimerkki Tele Oyj", org_handle="ORG-ET1-RIPE"),
+    ripe_network("194.100.40.0", "194.100.40.31", "NORDICFIN", org="Nordic Fintech Ltd", country="GB",
+                 org_handle="ORG-NF1-RIPE"),
+]
+LINES = [
+    combined(client="185.213.44.10", request="GET /pricing HTTP/1.1"),
+    combined(client="2a00:1234:5678::9", ts="24/Nov/2026:10:01:00 +0200"),
+    combined(client="193.166.220.7", ts="24/Nov/2026:10:02:00 +0200"),
+    combined(client="91.200.10.4", ts="24/Nov/2026:10:03:00 +0200"),
+    combined(client="194.100.40.5", ts="24/Nov/2026:10:04:00 +0200"),
+]
+
+
+@pytest.fixture
+def servers(httpserver):
+    rdap = Registry(NETWORKS)
+    httpserver.expect_request(re.compile(r"^/rdap/ip/.+$")).respond_with_handler(rdap)
+    ytj = YtjServer(REGISTER)
+    httpserver.expect_request("/ytj/v3/companies").respond_with_handler(ytj)
+    return rdap, ytj
+
+
+def _settings(tmp_path, httpserver, logs):
+    return load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(logs)], "rdap_url": httpserver.url_for("/rdap"),
+         "ytj_url": httpserver.url_for("/ytj/v3"), "rdap_min_interval": 0, "ytj_min_interval": 0},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
+    )
+
+
+def _run(settings):
+    return stages.execute(settings, "run", ["ingest", "resolve", "enrich", "load"])
+
+
+def test_companies_get_their_business_ids_once_and_a_rerun_asks_nothing(tmp_path, httpserver, servers):
+    rdap, ytj = servers
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
+    stats = _run(settings)
+    assert stats["register_failed"] == 0
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        companies = con.execute(
+            "SELECT business_id, name, match_method, industry_code, city FROM companies ORDER BY name"
+        ).fetchall()
+        duplicated = con.execute(
+            "SELECT business_id FROM companies WHERE business_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1"
+        ).fetchall()
+        attributed = con.execute(
+            "SELECT c.business_id, count(*) FROM visits v JOIN companies c USING (company_id) GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        tele_network = con.execute(
+            "SELECT kind, kind_rule FROM networks WHERE netname = 'ESIMERKKI-TELE-HQ'"
+        ).fetchall()
+    by_id = {row[0]: row for row in companies}
+    assert by_id[KALLIO][1:] == ("Kalliodata Oy", "name-exact", "62100", "Tampere")
+    assert by_id[METSA][1] == "Metsä Logistics Ab"  # found despite the lost dots
+    assert duplicated == []
+    # Kalliodata's two networks (IPv4 "Kalliodata Ltd", IPv6 "Kalliodata Oy") are one company with both visits
+    assert (KALLIO, 2) in attributed and (METSA, 1) in attributed
+    # the telecom operator is a registered company, but its network is an ISP's: never a lead
+    assert tele_network == [("isp", "register-industry")]
+    assert TELE not in {bid for bid, _ in attributed}
+    # the foreign company stays a company without a Business ID
+    assert any(name == "Nordic Fintech Ltd" and bid is None for bid, name, *_ in companies)
+    asked = len(ytj.requests)
+    assert asked > 0
+    again = _run(settings)
+    assert len(ytj.requests) == asked and again["register_requests"] == 0
+
+
+def test_bulk_register_means_no_api_calls(tmp_path, httpserver, servers):
+    import json
+
+    rdap, ytj = servers
+    bulk = tmp_path / "all_companies.json"
+    bulk.write_text(json.dumps(REGISTER))
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
+    imported = stages.execute(settings, "register import", [stages.import_register(bulk)])
+    assert imported["register_entries"] == len(REGISTER)
+    _run(settings)
+    assert ytj.requests == []
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM companies WHERE business_id = ?", [KALLIO]).fetchall() == [(1,)]
+
+
+def test_offline_enrichment_uses_only_the_local_register(tmp_path, httpserver, servers):
+    rdap, ytj = servers
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
+    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    offline = load_settings({"db": str(settings.db), "offline": True}, None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
+    stats = stages.execute(offline, "enrich", ["enrich"])
+    assert ytj.requests == [] and stats["register_matches"] == 0 and stats["register_unchecked"] == 4
+    # ...and the next online run still asks
+    stats = stages.execute(_settings(tmp_path, httpserver, tmp_path / "access.log"), "enrich", ["enrich"])
+    assert stats["register_matches"] == 4 and ytj.requests
