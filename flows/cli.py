@@ -101,6 +101,13 @@ def _run_stages(overrides: dict, config: Path | None, command: str, stage_names:
     return {}
 
 
+def _one_operation(command: str, stage_list: list, db: Path | None, config: Path | None, *,
+                   logs=None, since=None, until=None, offline: bool = False) -> None:
+    """Run stages as one published operation and print its counts as JSON."""
+    stats = _run_stages(_overrides(db, logs, since, until, offline, None), config, command, stage_list)
+    console.print_json(json.dumps(stats, default=str))
+
+
 def print_summary(stats: dict, db: Path) -> None:
     """The run's counts and what the database now holds."""
     from sinks import database
@@ -160,8 +167,7 @@ def ingest(
 ) -> None:
     """Stage: read access logs into pageviews (new lines only)."""
     setup_logging(verbose)
-    stats = _run_stages(_overrides(db, logs, since, until, offline, None), config, "ingest", ["ingest"])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("ingest", ["ingest"], db, config, logs=logs, since=since, until=until, offline=offline)
 
 
 @app.command()
@@ -172,24 +178,21 @@ def resolve(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = N
     addresses are never stored, so this stage alone cannot look them up.
     """
     setup_logging(verbose)
-    stats = _run_stages(_overrides(db, None, None, None, offline, None), config, "resolve", ["resolve"])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("resolve", ["resolve"], db, config, offline=offline)
 
 
 @app.command()
 def enrich(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Stage: match companies to the trade register (YTJ): Business ID, official name, industry."""
     setup_logging(verbose)
-    stats = _run_stages(_overrides(db, None, None, None, offline, None), config, "enrich", ["enrich"])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("enrich", ["enrich"], db, config, offline=offline)
 
 
 @app.command()
 def load(db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Stage: group pending pageviews into visits (sessions)."""
     setup_logging(verbose)
-    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "load", ["load"])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("load", ["load"], db, config)
 
 
 networks_app = typer.Typer(help="The network cache: operator and licensed lists, overrides.", no_args_is_help=True)
@@ -208,9 +211,7 @@ def networks_import(
     setup_logging(verbose)
     if source not in {"operator", "licensed"}:
         _fail(LeadpipeError("--source must be operator or licensed"))
-    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "networks import",
-                        [stages.import_network_list(file, source)])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("networks import", [stages.import_network_list(file, source)], db, config)
 
 
 @networks_app.command("classify")
@@ -227,8 +228,7 @@ def networks_classify(
         stage = stages.classify_network(cidr, kind)
     except LeadpipeError as exc:
         _fail(exc)
-    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "networks classify", [stage])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("networks classify", [stage], db, config)
 
 
 register_app = typer.Typer(help="The trade register (YTJ) kept locally.", no_args_is_help=True)
@@ -244,9 +244,7 @@ def register_import(
     from flows import stages
 
     setup_logging(verbose)
-    stats = _run_stages(_overrides(db, None, None, None, False, None), config, "register import",
-                        [stages.import_register(file)])
-    console.print_json(json.dumps(stats, default=str))
+    _one_operation("register import", [stages.import_register(file)], db, config)
 
 
 @app.command()
