@@ -327,8 +327,13 @@ def enrich(ctx: RunContext) -> dict:
     return stats
 
 
-def import_register(path: Path) -> Callable[[RunContext], dict]:
-    """A stage that loads PRH's bulk file (the /all_companies zip, or the JSON inside it)."""
+def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContext], dict]:
+    """A stage that loads PRH's bulk file (the /all_companies zip, or the JSON inside it).
+
+    The file is streamed: DuckDB reads the JSON array object by object and
+    the entries are parsed and stored in batches, so the full register (hundreds
+    of thousands of companies) loads in bounded memory.
+    """
 
     def register_import(ctx: RunContext) -> dict:
         import json
@@ -336,27 +341,43 @@ def import_register(path: Path) -> Callable[[RunContext], dict]:
 
         from enrich.ytj import parse_company
 
+        source = path
         try:
             if zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as archive:
                     member = next(n for n in archive.namelist() if n.lower().endswith(".json"))
-                    payload = json.loads(archive.read(member))
-            else:
-                payload = json.loads(path.read_bytes())
-        except (OSError, ValueError, StopIteration, zipfile.BadZipFile) as exc:
+                    source = ctx.scratch / "all_companies.json"
+                    with archive.open(member) as packed, source.open("wb") as unpacked:
+                        shutil.copyfileobj(packed, unpacked, 1 << 20)
+            with path.open("rb") as probe:
+                head = probe.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        except (OSError, StopIteration, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cannot read register file {path}: {exc.__class__.__name__}: {exc}") from None
-        entries = payload.get("companies", []) if isinstance(payload, dict) else payload
-        companies, rejected = [], 0
-        for index, entry in enumerate(entries, start=1):
-            try:
-                companies.append(parse_company(entry))
-            except (PermanentError, AttributeError, TypeError):
-                rejected += 1
-                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)",
-                                [ctx.run_id, str(path), index, "not a register entry"])
-        with database.transaction(ctx.con):
-            register_sinks.store_entries(ctx.con, companies, "bulk", datetime.now(timezone.utc), None)
-        return {"register_entries": len(companies), "register_rejected": rejected}
+        # The bulk file is a JSON array of companies; a /companies answer wraps them in {"companies": [...]}.
+        query = ("SELECT unnest(json_extract(json, '$.companies[*]')) FROM read_json_objects(?, format = 'auto')"
+                 if head.startswith(b"{") else "SELECT json FROM read_json_objects(?, format = 'array')")
+        companies, rejected, stored, now = [], 0, 0, datetime.now(timezone.utc)
+        reader = ctx.con.cursor()
+        try:
+            result = reader.execute(query, [str(source)])
+            with database.transaction(ctx.con):
+                index = 0
+                while rows := result.fetchmany(batch_size):
+                    for (text,) in rows:
+                        index += 1
+                        try:
+                            companies.append(parse_company(json.loads(text)))
+                        except (PermanentError, AttributeError, TypeError, ValueError):
+                            rejected += 1
+                            ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)",
+                                            [ctx.run_id, str(path), index, "not a register entry"])
+                    stored += register_sinks.store_entries(ctx.con, companies, "bulk", now, None)
+                    companies = []
+        except duckdb.Error as exc:
+            raise ConfigError(f"cannot read register file {path}: {one_line(exc)}") from None
+        finally:
+            reader.close()
+        return {"register_entries": stored, "register_rejected": rejected}
 
     return register_import
 

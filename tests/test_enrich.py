@@ -112,3 +112,23 @@ def test_offline_enrichment_uses_only_the_local_register(tmp_path, httpserver, s
     # ...and the next online run still asks
     stats = stages.execute(_settings(tmp_path, httpserver, tmp_path / "access.log"), "enrich", ["enrich"])
     assert stats["register_matches"] == 4 and ytj.requests
+
+
+def test_register_import_reads_the_zip_and_the_wrapped_json_and_rejects_junk(tmp_path, httpserver, servers):
+    import json
+    import zipfile
+
+    bundle = tmp_path / "all_companies.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("all_companies.json", json.dumps(REGISTER[:5] + [{"names": []}]))
+    wrapped = tmp_path / "companies.json"
+    wrapped.write_text(json.dumps({"totalResults": 3, "companies": REGISTER[5:8]}))
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
+    first = stages.execute(settings, "register import", [stages.import_register(bundle, batch_size=2)])
+    second = stages.execute(settings, "register import", [stages.import_register(wrapped)])
+    assert (first["register_entries"], first["register_rejected"]) == (5, 1)
+    assert second["register_entries"] == 3
+    again = stages.execute(settings, "register import", [stages.import_register(bundle)])
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM register_companies").fetchall() == [(8,)]
+    assert again["register_entries"] == 5
