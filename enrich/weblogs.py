@@ -119,6 +119,7 @@ def download(
     *,
     auth: tuple[str, str] | None = None,
     token: str | None = None,
+    headers: dict | None = None,
     timeout: tuple[float, float] = (10, 120),
 ) -> Path:
     """Fetch ``url`` into ``target`` (created 0600). Credentials come from settings.
@@ -126,7 +127,7 @@ def download(
     Raises:
         InputError: HTTP error status or network failure, as one line.
     """
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
     try:
         with session.get(url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
             if response.status_code >= 400:

@@ -35,6 +35,10 @@ LogsOpt = Annotated[
     Optional[list[str]],
     typer.Option("--logs", help="Access log path, glob or URL; repeatable [env LEADPIPE_LOGS, ';'-separated]."),
 ]
+LeadfeederOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--leadfeeder", help="Leadfeeder-style export (CSV, XLSX, API JSON): path, glob or URL; repeatable."),
+]
 SinceOpt = Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="First day to load.")]
 UntilOpt = Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Last day to load.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="No network lookups: local lists and caches only.")]
@@ -43,10 +47,11 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="leadpipe.to
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
-def _overrides(db, logs, since, until, offline, report_dir) -> dict:
+def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None) -> dict:
     return {
         "db": str(db) if db else None,
         "logs": list(logs) if logs else None,
+        "leadfeeder": list(leadfeeder) if leadfeeder else None,
         "since": since.date().isoformat() if since else None,
         "until": until.date().isoformat() if until else None,
         "offline": True if offline else None,
@@ -102,9 +107,9 @@ def _run_stages(overrides: dict, config: Path | None, command: str, stage_names:
 
 
 def _one_operation(command: str, stage_list: list, db: Path | None, config: Path | None, *,
-                   logs=None, since=None, until=None, offline: bool = False) -> None:
+                   logs=None, since=None, until=None, offline: bool = False, leadfeeder=None) -> None:
     """Run stages as one published operation and print its counts as JSON."""
-    stats = _run_stages(_overrides(db, logs, since, until, offline, None), config, command, stage_list)
+    stats = _run_stages(_overrides(db, logs, since, until, offline, None, leadfeeder), config, command, stage_list)
     console.print_json(json.dumps(stats, default=str))
 
 
@@ -149,25 +154,26 @@ def print_summary(stats: dict, db: Path) -> None:
 
 @app.command()
 def run(
-    db: DbOpt = None, logs: LogsOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-    offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
+    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, since: SinceOpt = None,
+    until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """The nightly flow: ingest → resolve → enrich → load, published atomically to --db."""
     setup_logging(verbose)
-    overrides = _overrides(db, logs, since, until, offline, report_dir)
+    overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder)
     stats = _run_flow(overrides, config, "run")
     print_summary(stats, _settings(overrides, config).db)
 
 
 @app.command()
 def ingest(
-    db: DbOpt = None, logs: LogsOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-    offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False,
+    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, since: SinceOpt = None,
+    until: UntilOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
-    """Stage: read access logs into pageviews (new lines only)."""
+    """Stage: read access logs (new lines only) and Leadfeeder-style exports."""
     setup_logging(verbose)
-    _one_operation("ingest", ["ingest"], db, config, logs=logs, since=since, until=until, offline=offline)
+    _one_operation("ingest", ["ingest", "leadfeeder"], db, config, logs=logs, since=since, until=until,
+                   offline=offline, leadfeeder=leadfeeder)
 
 
 @app.command()
@@ -264,6 +270,7 @@ def demo(
     overrides = {
         "db": str(db),
         "logs": [str(DEMO_DIR / "logs" / "access.log*")],
+        "leadfeeder": [str(DEMO_DIR / "leadfeeder-export.csv")],
         "offline": True,
         "report_dir": str(out / "reports"),
         "config_dir": os.environ["LEADPIPE_CONFIG_DIR"],

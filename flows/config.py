@@ -54,6 +54,7 @@ class Settings:
     # Credentials for pulling logs over HTTP(S): environment only, never CLI.
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
     http_token: str | None = field(default=None, repr=False)
+    leadfeeder_token: str | None = field(default=None, repr=False)
 
     @property
     def secret_path(self) -> Path:
@@ -199,6 +200,8 @@ def load_settings(
         values["http_auth"] = (user, password)
     if env.get("LEADPIPE_HTTP_TOKEN"):
         values["http_token"] = env["LEADPIPE_HTTP_TOKEN"]
+    if env.get("LEADPIPE_LEADFEEDER_TOKEN"):
+        values["leadfeeder_token"] = env["LEADPIPE_LEADFEEDER_TOKEN"]
     settings = replace(Settings(), **values)
     if settings.since and settings.until and settings.since > settings.until:
         raise ConfigError(f"--since {settings.since} is after --until {settings.until}")

@@ -23,7 +23,7 @@ import requests
 
 from enrich import bots
 from enrich.clients import ProxyPolicy
-from enrich.errors import ConfigError, LeadpipeError, PermanentError, RetryableError
+from enrich.errors import ConfigError, InputError, LeadpipeError, PermanentError, RetryableError
 from enrich.networks import Network, block_number, classify, load_known_organisations, to_number
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient, parse_rdap
@@ -33,6 +33,7 @@ from flows.config import Settings, load_or_create_secret
 from sinks import database, runs
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
+from sinks import sources as source_sinks
 from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
 
 log = logging.getLogger("leadpipe")
@@ -153,6 +154,74 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
     )
     with progress_reporter(show_progress) as on_progress:
         return ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
+
+
+def leadfeeder(ctx: RunContext) -> dict:
+    """Stage: Leadfeeder-style exports (CSV, XLSX, API JSON; paths, globs or URLs) → companies.
+
+    A file that cannot be read as an export is one reject with its reason (the
+    run goes on); a row without a company name is a reject too.
+    """
+    import glob as globbing
+    import json
+
+    from enrich.leadfeeder import parse_api_json, parse_table, read_csv_export, read_xlsx_export
+    from enrich.weblogs import download
+
+    settings = ctx.settings
+    stats = {"leadfeeder_files": 0, "leadfeeder_rows": 0, "leadfeeder_rejected": 0, "leadfeeder_companies_new": 0,
+             "leadfeeder_updated": 0, "leadfeeder_unchanged": 0}
+    sources: list[str] = []
+    for pattern in settings.leadfeeder:
+        if pattern.lower().startswith(("http://", "https://")):
+            sources.append(pattern)
+        elif globbing.has_magic(pattern):
+            matches = sorted(p for p in globbing.glob(pattern) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"--leadfeeder {pattern!r} matches no file")
+            sources.extend(matches)
+        elif not Path(pattern).is_file():
+            raise InputError(f"--leadfeeder {pattern!r}: no such file")
+        else:
+            sources.append(pattern)
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    now = datetime.now(timezone.utc)
+    with database.transaction(ctx.con):
+        for index, location in enumerate(sources):
+            stats["leadfeeder_files"] += 1
+            try:
+                if location.lower().startswith(("http://", "https://")):
+                    if settings.offline:
+                        raise InputError(f"--offline: not fetching {location}")
+                    token = settings.leadfeeder_token
+                    path = ctx.scratch / f"leadfeeder-{index}"
+                    download(location, path, session, token=None, headers={"Authorization": f"Token token={token}"} if token else None)
+                else:
+                    path = Path(location)
+                data = path.read_bytes()
+                stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+                if stripped[:1] in (b"{", b"["):
+                    rows, rejects = parse_api_json(json.loads(data.decode("utf-8-sig")))
+                elif data[:2] == b"PK":
+                    rows, rejects = parse_table(*read_xlsx_export(path), zone=ZoneInfo(settings.timezone))
+                else:
+                    rows, rejects = parse_table(*read_csv_export(data), zone=ZoneInfo(settings.timezone))
+            except (InputError, OSError, ValueError) as exc:
+                stats["leadfeeder_rejected"] += 1
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)",
+                                [ctx.run_id, location, f"not a readable export: {one_line(exc)}"])
+                log.warning("leadfeeder export %s not read: %s", location, one_line(exc))
+                continue
+            for line_no, reason in rejects:
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
+            counts = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now)
+            stats["leadfeeder_rows"] += counts["rows"]
+            stats["leadfeeder_rejected"] += len(rejects)
+            stats["leadfeeder_companies_new"] += counts["companies_new"]
+            stats["leadfeeder_updated"] += counts["updated"]
+            stats["leadfeeder_unchanged"] += counts["unchanged"]
+    return stats
 
 
 def resolve(ctx: RunContext) -> dict:
@@ -390,7 +459,9 @@ def load(ctx: RunContext) -> dict:
     return stats
 
 
-STAGES: dict[str, Callable[[RunContext], dict]] = {"ingest": ingest, "resolve": resolve, "enrich": enrich, "load": load}
+STAGES: dict[str, Callable[[RunContext], dict]] = {
+    "ingest": ingest, "leadfeeder": leadfeeder, "resolve": resolve, "enrich": enrich, "load": load,
+}
 
 
 def execute(

@@ -214,8 +214,11 @@ def refresh_attribution(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         UPDATE companies SET first_seen = s.first_seen, last_seen = s.last_seen
-        FROM (SELECT company_id, min(started_at) AS first_seen, max(ended_at) AS last_seen
-              FROM visits WHERE company_id IS NOT NULL GROUP BY company_id) s
+        FROM (SELECT company_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM (
+                  SELECT company_id, started_at AS first_seen, ended_at AS last_seen FROM visits
+                  UNION ALL
+                  SELECT company_id, first_visit, last_visit FROM company_sources
+              ) WHERE company_id IS NOT NULL GROUP BY company_id) s
         WHERE companies.company_id = s.company_id
         """
     )

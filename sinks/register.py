@@ -136,7 +136,7 @@ def apply_match(
         target = existing[0][0]
         con.execute("INSERT OR REPLACE INTO company_aliases VALUES (?, ?)", [company_id, target])
         con.execute("UPDATE company_aliases SET company_id = ? WHERE company_id = ?", [target, company_id])
-        for table in ("visits", "pageviews", "pending_pageviews"):
+        for table in ("visits", "pageviews", "pending_pageviews", "company_sources"):
             con.execute(f"UPDATE {table} SET company_id = ? WHERE company_id = ?", [target, company_id])
         con.execute("DELETE FROM companies WHERE company_id = ?", [company_id])
         return target
