@@ -158,7 +158,7 @@ def run(
     until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → resolve → enrich → load, published atomically to --db."""
+    """The nightly flow: ingest → leadfeeder → resolve → enrich → load → report, published atomically."""
     setup_logging(verbose)
     overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder)
     stats = _run_flow(overrides, config, "run")
@@ -192,6 +192,18 @@ def enrich(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = No
     """Stage: match companies to the trade register (YTJ): Business ID, official name, industry."""
     setup_logging(verbose)
     _one_operation("enrich", ["enrich"], db, config, offline=offline)
+
+
+@app.command()
+def report(
+    db: DbOpt = None, since: SinceOpt = None, until: UntilOpt = None, report_dir: ReportOpt = None,
+    config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Write the lead report (HTML and CSV) for any date range (default: the last 30 days)."""
+    setup_logging(verbose)
+    overrides = _overrides(db, None, since, until, False, report_dir)
+    stats = _run_stages(overrides, config, "report", ["report"])
+    console.print_json(json.dumps(stats, default=str))
 
 
 @app.command()
@@ -284,6 +296,8 @@ def demo(
     stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
     print_summary(stats, db)
     console.print(f"\nDatabase: [bold]{db}[/]  (open read-only: duckdb.connect('{db}', read_only=True))")
+    if stats.get("report_html"):
+        console.print(f"Lead report: [bold]{stats['report_html']}[/] and {stats['report_csv']}")
 
 
 @app.command()

@@ -51,6 +51,13 @@ class Settings:
     rdap_min_interval: float = 1.0  # seconds between two requests to one registry
     ytj_min_interval: float = 0.25  # PRH: 300 searches a minute, shared by all users
     register_ttl_days: int = 30
+    #: (regular expression on the path, label) of pages that show buying intent
+    intent_pages: tuple[tuple[str, str], ...] = (
+        ("(?i)pric|hinnasto|hinnat", "pricing"),
+        ("(?i)contact|yhteystiedot|ota-yhteytta", "contact"),
+        ("(?i)/demo|book-a-demo|esittely", "demo"),
+        ("(?i)configurator|konfiguraattori|quote|tarjous", "configurator"),
+    )
     # Credentials for pulling logs over HTTP(S): environment only, never CLI.
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
     http_token: str | None = field(default=None, repr=False)
@@ -93,6 +100,7 @@ _KEYS = {
     "rdap_min_interval": "LEADPIPE_RDAP_MIN_INTERVAL",
     "ytj_min_interval": "LEADPIPE_YTJ_MIN_INTERVAL",
     "register_ttl_days": "LEADPIPE_REGISTER_TTL_DAYS",
+    "intent_pages": "LEADPIPE_INTENT_PAGES",
 }
 _TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
 _PATHS = {"db", "report_dir", "config_dir", "data_dir"}
@@ -104,6 +112,11 @@ _DATES = {"since", "until"}
 
 def _coerce(key: str, value: object, origin: str) -> object:
     try:
+        if key == "intent_pages":
+            # TOML: {pricing = "(?i)pric|hinnasto", ...}; environment: label=pattern;label=pattern
+            pairs = value.items() if isinstance(value, dict) else (
+                part.split("=", 1) for part in str(value).split(";") if "=" in part)
+            return tuple((str(pattern), str(label)) for label, pattern in pairs)
         if key in _TUPLES:
             if isinstance(value, str):
                 parts = value.replace("\n", ";").split(";")

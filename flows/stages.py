@@ -451,6 +451,23 @@ def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContex
     return register_import
 
 
+def report(ctx: RunContext) -> dict:
+    """Stage: the lead report (HTML and CSV) for ``--since/--until`` (default: the last 30 days)."""
+    from sinks.report import Period, default_period, write_report
+
+    settings = ctx.settings
+    with database.transaction(ctx.con):
+        ctx.con.execute("DELETE FROM intent_pages")
+        for pattern, label in settings.intent_pages:
+            ctx.con.execute("INSERT INTO intent_pages VALUES (?, ?)", [pattern, label])
+        if settings.since or settings.until:
+            fallback = default_period(ctx.con, settings.timezone)
+            period = Period(settings.since or fallback.start, settings.until or fallback.end, settings.timezone)
+        else:
+            period = default_period(ctx.con, settings.timezone)
+        return write_report(ctx.con, settings.report_dir, period, datetime.now(timezone.utc))
+
+
 def load(ctx: RunContext) -> dict:
     """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
@@ -461,6 +478,7 @@ def load(ctx: RunContext) -> dict:
 
 STAGES: dict[str, Callable[[RunContext], dict]] = {
     "ingest": ingest, "leadfeeder": leadfeeder, "resolve": resolve, "enrich": enrich, "load": load,
+    "report": report,
 }
 
 

@@ -1,0 +1,217 @@
+"""The lead report for sales: one self-contained HTML file (Jinja2, inline SVG charts) and a CSV for Excel.
+
+The data comes from ``lead_scores_for(period)`` and plain queries over visits
+and pageviews; companies flagged against direct marketing never appear.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+YTJ_PAGE = "https://tietopalvelu.ytj.fi/yritys/{business_id}"
+TOP = 25
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+    zone: str = "Europe/Helsinki"
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        tz = ZoneInfo(self.zone)
+        return (datetime.combine(self.start, time(0), tz).astimezone(timezone.utc),
+                datetime.combine(self.end + timedelta(days=1), time(0), tz).astimezone(timezone.utc))
+
+
+def default_period(con: duckdb.DuckDBPyConnection, zone: str, days: int = 30) -> Period:
+    """The 30 days ending with the last day that has visits (or today)."""
+    last = con.execute(
+        "SELECT CAST(max(ended_at) AT TIME ZONE ? AS DATE) FROM visits", [zone]
+    ).fetchall()[0][0] or datetime.now(ZoneInfo(zone)).date()
+    return Period(last - timedelta(days=days - 1), last, zone)
+
+
+def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
+    """Everything the report shows, as plain Python values."""
+    start, end = period.bounds()
+    bounds = {"start": start, "end": end}
+    companies = con.execute(
+        """
+        SELECT rank, company_id, name, business_id, industry, city, website, visits, pageviews, people,
+               first_visit, last_visit, score, reasons
+        FROM lead_scores_for($start, $end) ORDER BY rank
+        """,
+        {"start": start, "end": end},
+    ).fetchall()
+    columns = ["rank", "company_id", "name", "business_id", "industry", "city", "website", "visits", "pageviews",
+               "people", "first_visit", "last_visit", "score", "reasons"]
+    rows = [dict(zip(columns, row)) for row in companies]
+    details = {
+        company_id: {"top_pages": pages, "referrers": refs, "campaigns": camps}
+        for company_id, pages, refs, camps in con.execute(
+            """
+            WITH v AS (
+                SELECT * FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL
+            ), pages AS (
+                SELECT p.company_id, p.path, count(*) AS n FROM pageviews p SEMI JOIN v USING (visit_id)
+                GROUP BY p.company_id, p.path QUALIFY row_number() OVER (PARTITION BY p.company_id ORDER BY n DESC, p.path) <= 5
+            ), refs AS (
+                SELECT company_id, regexp_extract(referrer, '^[a-z]+://([^/]+)', 1) AS host, count(*) AS n FROM v
+                WHERE referrer IS NOT NULL GROUP BY company_id, host
+                QUALIFY row_number() OVER (PARTITION BY company_id ORDER BY n DESC, host) <= 3
+            ), camps AS (
+                SELECT company_id, utm_campaign, count(*) AS n FROM v WHERE utm_campaign IS NOT NULL GROUP BY ALL
+            )
+            SELECT c.company_id,
+                   (SELECT list(path || ' (' || n || ')' ORDER BY n DESC, path) FROM pages p WHERE p.company_id = c.company_id),
+                   (SELECT list(host ORDER BY n DESC, host) FROM refs r WHERE r.company_id = c.company_id AND host <> ''),
+                   (SELECT list(utm_campaign ORDER BY n DESC, utm_campaign) FROM camps m WHERE m.company_id = c.company_id)
+            FROM (SELECT DISTINCT company_id FROM v) c
+            """,
+            bounds,
+        ).fetchall()
+    }
+    previous = con.execute(
+        "SELECT max(period_end) FROM reports WHERE period_end < ?", [period.end]
+    ).fetchall()[0][0]
+    new_since = previous or (period.start - timedelta(days=1))
+    new_ids = {
+        company_id for (company_id,) in con.execute(
+            "SELECT company_id FROM companies WHERE CAST(first_seen AT TIME ZONE $zone AS DATE) > $since",
+            {"zone": period.zone, "since": new_since},
+        ).fetchall()
+    }
+    zone = ZoneInfo(period.zone)
+    for row in rows:
+        row.update(details.get(row["company_id"], {"top_pages": None, "referrers": None, "campaigns": None}))
+        row["new"] = row["company_id"] in new_ids
+        row["ytj_url"] = YTJ_PAGE.format(business_id=row["business_id"]) if row["business_id"] else None
+        row["last_visit_local"] = row["last_visit"].astimezone(zone).strftime("%-d.%-m.%Y %H:%M")
+        for key in ("top_pages", "referrers", "campaigns"):
+            row[key] = list(row[key] or [])
+    daily = con.execute(
+        """
+        SELECT CAST(started_at AT TIME ZONE $zone AS DATE) AS day, count(*) AS visits,
+               count(*) FILTER (WHERE company_id IS NOT NULL) AS company_visits
+        FROM visits WHERE started_at >= $start AND started_at < $end GROUP BY day ORDER BY day
+        """,
+        {**bounds, "zone": period.zone},
+    ).fetchall()
+    sources = con.execute(
+        """
+        SELECT coalesce(utm_source, regexp_extract(referrer, '^[a-z]+://(?:www\\.)?([^/]+)', 1), '(direct)') AS source,
+               count(*) AS visits
+        FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL
+        GROUP BY 1 ORDER BY visits DESC, source LIMIT 8
+        """,
+        bounds,
+    ).fetchall()
+    totals = con.execute(
+        """
+        SELECT count(*), count(*) FILTER (WHERE company_id IS NOT NULL), coalesce(sum(pageviews), 0)
+        FROM visits WHERE started_at >= $start AND started_at < $end
+        """,
+        bounds,
+    ).fetchall()[0]
+    return {
+        "period": period, "companies": rows, "top": rows[:TOP], "new": [r for r in rows if r["new"]],
+        "daily": daily, "sources": [(s or "(direct)", n) for s, n in sources],
+        "totals": {"visits": totals[0], "company_visits": totals[1], "pageviews": totals[2], "companies": len(rows)},
+    }
+
+
+def bar_chart(items: list[tuple[str, float]], width: int = 640, bar: int = 22, color: str = "#2563eb") -> str:
+    """A horizontal bar chart as inline SVG (no script, no network)."""
+    from markupsafe import escape
+
+    if not items:
+        return '<p class="muted">No data for this period.</p>'
+    top = max(value for _, value in items) or 1
+    label_w, height = 220, bar * len(items) + 8
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart" preserveAspectRatio="xMinYMin meet">']
+    for i, (label, value) in enumerate(items):
+        y = 4 + i * bar
+        length = max(2.0, (width - label_w - 60) * value / top)
+        parts.append(f'<text x="{label_w - 8}" y="{y + bar * 0.7:.1f}" text-anchor="end" class="label">{escape(str(label)[:32])}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{bar - 6}" rx="3" fill="{color}"/>')
+        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + bar * 0.7:.1f}" class="value">{value:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def column_chart(days: list[tuple[date, int, int]], width: int = 640, height: int = 200) -> str:
+    """Visits per day (all, and those attributed to companies) as inline SVG columns."""
+    if not days:
+        return '<p class="muted">No visits in this period.</p>'
+    top = max(v for _, v, _ in days) or 1
+    step = (width - 40) / len(days)
+    parts = [f'<svg viewBox="0 0 {width} {height + 30}" role="img" class="chart">']
+    for i, (day, visits, company) in enumerate(days):
+        x = 30 + i * step
+        h_all, h_company = (height - 10) * visits / top, (height - 10) * company / top
+        parts.append(f'<rect x="{x:.1f}" y="{height - h_all:.1f}" width="{step * 0.8:.1f}" height="{h_all:.1f}" fill="#cbd5e1"><title>{day}: {visits} visits</title></rect>')
+        parts.append(f'<rect x="{x:.1f}" y="{height - h_company:.1f}" width="{step * 0.8:.1f}" height="{h_company:.1f}" fill="#2563eb"><title>{day}: {company} company visits</title></rect>')
+        if len(days) <= 16 or i % max(1, len(days) // 8) == 0:
+            parts.append(f'<text x="{x + step * 0.4:.1f}" y="{height + 16}" text-anchor="middle" class="label">{day.day}.{day.month}.</text>')
+    parts.append(f'<text x="0" y="12" class="label">{top}</text></svg>')
+    return "".join(parts)
+
+
+def render_html(data: dict, generated_at: datetime) -> str:
+    environment = Environment(loader=PackageLoader("sinks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    template = environment.get_template("lead_report.html.j2")
+    return template.render(
+        **data,
+        generated_at=generated_at.astimezone(ZoneInfo(data["period"].zone)).strftime("%-d.%-m.%Y %H:%M"),
+        daily_chart=column_chart(data["daily"]),
+        companies_chart=bar_chart([(r["name"], r["score"]) for r in data["top"][:10]]),
+        sources_chart=bar_chart(data["sources"], color="#0f766e"),
+    )
+
+
+CSV_COLUMNS = ["rank", "name", "business_id", "industry", "city", "website", "visits", "pageviews", "people",
+               "last_visit_local", "score", "reasons", "top_pages", "referrers", "campaigns", "new", "ytj_url"]
+
+
+def write_csv(data: dict, path: Path) -> None:
+    """UTF-8 with BOM and semicolons: opens in Finnish Excel with ä and ö intact."""
+    with _private_open(path, "w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(CSV_COLUMNS)
+        for row in data["companies"]:
+            writer.writerow([", ".join(row[c]) if isinstance(row[c], list) else
+                             ("yes" if row[c] is True else "" if row[c] is False else row[c]) for c in CSV_COLUMNS])
+
+
+def _private_open(path: Path, mode: str, **kwargs):
+    """Reports are created readable by their owner only (in a 0700 directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    return os.fdopen(fd, mode, **kwargs)
+
+
+def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime) -> dict:
+    """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it."""
+    data = report_data(con, period)
+    stem = report_dir / f"lead-report-{period.end.isoformat()}"
+    html_path, csv_path = stem.with_suffix(".html"), stem.with_suffix(".csv")
+    with _private_open(html_path, "w", encoding="utf-8") as handle:
+        handle.write(render_html(data, now))
+    write_csv(data, csv_path)
+    report_id = con.execute("SELECT coalesce(max(report_id), 0) + 1 FROM reports").fetchall()[0][0]
+    con.execute(
+        "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [report_id, now, period.start, period.end, str(html_path), str(csv_path), len(data["companies"])],
+    )
+    return {"report_html": str(html_path), "report_csv": str(csv_path), "report_companies": len(data["companies"]),
+            "report_new_companies": len(data["new"])}
