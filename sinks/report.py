@@ -129,26 +129,26 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
     }
 
 
-def bar_chart(items: list[tuple[str, float]], width: int = 640, bar: int = 22, color: str = "#2563eb") -> str:
+def bar_chart(items: list[tuple[str, float]], width: int = 400, bar: int = 24, color: str = "#2563eb") -> str:
     """A horizontal bar chart as inline SVG (no script, no network)."""
     from markupsafe import escape
 
     if not items:
         return '<p class="muted">No data for this period.</p>'
     top = max(value for _, value in items) or 1
-    label_w, height = 220, bar * len(items) + 8
+    label_w, height = 150, bar * len(items) + 8
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart" preserveAspectRatio="xMinYMin meet">']
     for i, (label, value) in enumerate(items):
         y = 4 + i * bar
-        length = max(2.0, (width - label_w - 60) * value / top)
-        parts.append(f'<text x="{label_w - 8}" y="{y + bar * 0.7:.1f}" text-anchor="end" class="label">{escape(str(label)[:32])}</text>')
+        length = max(2.0, (width - label_w - 44) * value / top)
+        parts.append(f'<text x="{label_w - 8}" y="{y + bar * 0.7:.1f}" text-anchor="end" class="label">{escape(str(label)[:22])}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{bar - 6}" rx="3" fill="{color}"/>')
         parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + bar * 0.7:.1f}" class="value">{value:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def column_chart(days: list[tuple[date, int, int]], width: int = 640, height: int = 200) -> str:
+def column_chart(days: list[tuple[date, int, int]], width: int = 400, height: int = 160) -> str:
     """Visits per day (all, and those attributed to companies) as inline SVG columns."""
     if not days:
         return '<p class="muted">No visits in this period.</p>'
@@ -162,7 +162,7 @@ def column_chart(days: list[tuple[date, int, int]], width: int = 640, height: in
         parts.append(f'<rect x="{x:.1f}" y="{height - h_company:.1f}" width="{step * 0.8:.1f}" height="{h_company:.1f}" fill="#2563eb"><title>{day}: {company} company visits</title></rect>')
         if len(days) <= 16 or i % max(1, len(days) // 8) == 0:
             parts.append(f'<text x="{x + step * 0.4:.1f}" y="{height + 16}" text-anchor="middle" class="label">{day.day}.{day.month}.</text>')
-    parts.append(f'<text x="0" y="12" class="label">{top}</text></svg>')
+    parts.append("</svg>")
     return "".join(parts)
 
 

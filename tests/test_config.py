@@ -49,3 +49,11 @@ def test_yesterday_template():
     settings = load_settings({}, None, {})
     out = expand_templates(("https://web/logs/access.log-{yesterday:%Y%m%d}.gz", "plain.log"), settings, date(2026, 11, 25))
     assert out == ["https://web/logs/access.log-20261124.gz", "plain.log"]
+
+
+def test_intent_pages_from_toml_and_environment(tmp_path):
+    config = tmp_path / "leadpipe.toml"
+    config.write_text('[leadpipe.intent_pages]\npricing = "(?i)pric"\ntrial = "(?i)/trial"\n')
+    assert load_settings({}, config, {}).intent_pages == (("(?i)pric", "pricing"), ("(?i)/trial", "trial"))
+    env = {"LEADPIPE_INTENT_PAGES": "pricing=(?i)hinnasto;demo=/demo"}
+    assert load_settings({}, None, env).intent_pages == (("(?i)hinnasto", "pricing"), ("/demo", "demo"))
