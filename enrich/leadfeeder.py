@@ -8,8 +8,6 @@ kept, never fatal; a row without a company name is rejected with a reason.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 
 from enrich.errors import InputError
+from enrich.tables import map_columns, read_csv_table
 
 #: Column aliases, compared case-insensitively after trimming.
 COLUMNS: dict[str, set[str]] = {
@@ -112,23 +111,11 @@ def country_code(value: str | None) -> str | None:
     return COUNTRIES.get(text.lower(), text)
 
 
-def map_columns(header: Iterable[object]) -> dict[int, str]:
-    """Column index → field name, for the columns leadpipe knows (the others go to ``extra``)."""
-    mapping = {}
-    for index, title in enumerate(header):
-        key = re.sub(r"\s+", " ", str(title or "").strip().lower().replace("_", " "))
-        for name, aliases in COLUMNS.items():
-            if key in aliases or key.replace(" ", "_") in aliases:
-                mapping.setdefault(index, name)
-                break
-    return mapping
-
-
 def parse_table(
     header: list[object], rows: Iterable[tuple[int, list[object]]], zone: tzinfo = timezone.utc
 ) -> tuple[list[LeadRow], list[tuple[int, str]]]:
     """Rows of a company export; (rows, rejects as (line number, reason)). Naive times are in ``zone``."""
-    mapping = map_columns(header)
+    mapping = map_columns(header, COLUMNS)
     if "name" not in mapping.values():
         raise InputError(f"no company-name column among {[str(h) for h in header]}")
     parsed, rejects = [], []
@@ -170,18 +157,8 @@ def parse_table(
 
 
 def read_csv_export(data: bytes) -> tuple[list[object], list[tuple[int, list[object]]]]:
-    """Header and numbered rows of a CSV export: UTF-8 with or without BOM, comma, semicolon or tab."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252")  # Excel's "CSV" on Windows; every byte decodes
-    first = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
-    if not header:
-        raise InputError("empty export: no header row")
-    return header, [(number, row) for number, row in enumerate(reader, start=2)]
+    """Header and numbered rows of a CSV export (see :func:`enrich.tables.read_csv_table`)."""
+    return read_csv_table(data)
 
 
 def read_xlsx_export(path: Path) -> tuple[list[object], list[tuple[int, list[object]]]]:

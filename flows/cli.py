@@ -39,6 +39,10 @@ LeadfeederOpt = Annotated[
     Optional[list[str]],
     typer.Option("--leadfeeder", help="Leadfeeder-style export (CSV, XLSX, API JSON): path, glob or URL; repeatable."),
 ]
+FormsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--forms", help="Form/chat/configurator submissions (JSON lines or CSV); repeatable."),
+]
 SinceOpt = Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="First day to load.")]
 UntilOpt = Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Last day to load.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="No network lookups: local lists and caches only.")]
@@ -47,8 +51,9 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="leadpipe.to
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
-def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None) -> dict:
+def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None, forms=None) -> dict:
     return {
+        "forms": list(forms) if forms else None,
         "db": str(db) if db else None,
         "logs": list(logs) if logs else None,
         "leadfeeder": list(leadfeeder) if leadfeeder else None,
@@ -107,10 +112,11 @@ def _run_stages(overrides: dict, config: Path | None, command: str, stage_names:
 
 
 def _one_operation(command: str, stage_list: list, db: Path | None, config: Path | None, *,
-                   logs=None, since=None, until=None, offline: bool = False, leadfeeder=None) -> None:
-    """Run stages as one published operation and print its counts as JSON."""
-    stats = _run_stages(_overrides(db, logs, since, until, offline, None, leadfeeder), config, command, stage_list)
-    console.print_json(json.dumps(stats, default=str))
+                   logs=None, since=None, until=None, offline: bool = False, leadfeeder=None, forms=None,
+                   quiet: bool = False) -> None:
+    """Run stages as one published operation and print its counts as JSON (to stderr when quiet)."""
+    stats = _run_stages(_overrides(db, logs, since, until, offline, None, leadfeeder, forms), config, command, stage_list)
+    (err if quiet else console).print_json(json.dumps(stats, default=str))
 
 
 def print_summary(stats: dict, db: Path) -> None:
@@ -154,26 +160,28 @@ def print_summary(stats: dict, db: Path) -> None:
 
 @app.command()
 def run(
-    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, since: SinceOpt = None,
+    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, forms: FormsOpt = None,
+    since: SinceOpt = None,
     until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """The nightly flow: ingest → leadfeeder → resolve → enrich → load → report, published atomically."""
     setup_logging(verbose)
-    overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder)
+    overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms)
     stats = _run_flow(overrides, config, "run")
     print_summary(stats, _settings(overrides, config).db)
 
 
 @app.command()
 def ingest(
-    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, since: SinceOpt = None,
-    until: UntilOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False,
+    db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, forms: FormsOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Stage: read access logs (new lines only) and Leadfeeder-style exports."""
+    """Stage: read access logs (new lines only), Leadfeeder-style exports and form submissions."""
     setup_logging(verbose)
-    _one_operation("ingest", ["ingest", "leadfeeder"], db, config, logs=logs, since=since, until=until,
-                   offline=offline, leadfeeder=leadfeeder)
+    _one_operation("ingest", ["ingest", "leadfeeder", "forms"], db, config, logs=logs, since=since, until=until,
+                   offline=offline, leadfeeder=leadfeeder, forms=forms)
 
 
 @app.command()
@@ -211,6 +219,67 @@ def load(db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False
     """Stage: group pending pageviews into visits (sessions)."""
     setup_logging(verbose)
     _one_operation("load", ["load"], db, config)
+
+
+EmailOpt = Annotated[Optional[str], typer.Option("--email", help="The subject's email address.")]
+IpOpt = Annotated[Optional[str], typer.Option("--ip", help="The subject's IP address.")]
+BusinessIdOpt = Annotated[Optional[str], typer.Option("--business-id", help="A Business ID (a sole trader is a person).")]
+
+
+def _subject(**given: str | None) -> tuple[str, str]:
+    chosen = [(kind, value) for kind, value in given.items() if value]
+    if len(chosen) != 1:
+        _fail(LeadpipeError("name exactly one subject: " + " | ".join(f"--{k}" for k in given)))
+    return chosen[0]
+
+
+@app.command()
+def forget(
+    email: EmailOpt = None, ip: IpOpt = None,
+    visitor_key: Annotated[Optional[str], typer.Option("--visitor-key", help="A visitor key from visits.")] = None,
+    business_id: BusinessIdOpt = None, db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Erase every row about a subject, and make sure later runs never import them again."""
+    from flows import stages
+
+    setup_logging(verbose)
+    kind, value = _subject(**{"email": email, "ip": ip, "visitor-key": visitor_key, "business-id": business_id})
+    _one_operation("forget", [stages.privacy_request("forget", kind, value)], db, config)
+
+
+@app.command("subject-export")
+def subject_export(
+    email: EmailOpt = None, ip: IpOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the JSON here (0600) instead of stdout.")] = None,
+    db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Everything held about a subject, as JSON (the right of access)."""
+    from flows import stages
+
+    setup_logging(verbose)
+    kind, value = _subject(email=email, ip=ip)
+    _one_operation("subject-export", [stages.privacy_request("subject-export", kind, value, out)], db, config,
+                   quiet=out is None)
+
+
+@app.command("object")
+def object_(
+    email: EmailOpt = None, business_id: BusinessIdOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Flag a contact or company against direct marketing: never again in lead reports or exports."""
+    from flows import stages
+
+    setup_logging(verbose)
+    kind, value = _subject(**{"email": email, "business-id": business_id})
+    _one_operation("object", [stages.privacy_request("object", kind, value)], db, config)
+
+
+@app.command("retention")
+def retention_(db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Delete visit-level rows older than the retention period (default 13 months); keep aggregates."""
+    setup_logging(verbose)
+    _one_operation("retention", ["retention"], db, config)
 
 
 networks_app = typer.Typer(help="The network cache: operator and licensed lists, overrides.", no_args_is_help=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from flows.config import Settings, load_or_create_secret
 from sinks import database, runs
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
+from sinks import privacy
 from sinks import sources as source_sinks
 from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
 
@@ -50,6 +52,7 @@ class RunContext:
     run_id: int
     scratch: Path
     stats: dict = field(default_factory=dict)
+    compact: bool = False  # rewrite the file when publishing (after deletions)
 
 
 def window(settings: Settings) -> tuple[datetime | None, datetime | None]:
@@ -187,6 +190,8 @@ def leadfeeder(ctx: RunContext) -> dict:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     now = datetime.now(timezone.utc)
+    secret = load_or_create_secret(settings)
+    erased = privacy.suppressed(ctx.con, "business_id")
     with database.transaction(ctx.con):
         for index, location in enumerate(sources):
             stats["leadfeeder_files"] += 1
@@ -215,7 +220,8 @@ def leadfeeder(ctx: RunContext) -> dict:
                 continue
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
-            counts = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now)
+            counts = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now,
+                                                     erased=lambda bid: privacy.business_id_key(secret, bid) in erased)
             stats["leadfeeder_rows"] += counts["rows"]
             stats["leadfeeder_rejected"] += len(rejects)
             stats["leadfeeder_companies_new"] += counts["companies_new"]
@@ -334,6 +340,8 @@ def enrich(ctx: RunContext) -> dict:
     stats = {"companies_checked": 0, "register_matches": 0, "register_no_match": 0, "register_unchecked": 0,
              "register_requests": 0, "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
     has_bulk = con.execute("SELECT count(*) FROM register_companies WHERE source = 'bulk'").fetchall()[0][0] > 0
+    secret = load_or_create_secret(settings)
+    erased = privacy.suppressed(con, "business_id")
     client = None if settings.offline else YtjClient(
         settings.ytj_url, http=PoliteClient(user_agent=USER_AGENT, min_interval=settings.ytj_min_interval)
     )
@@ -387,10 +395,15 @@ def enrich(ctx: RunContext) -> dict:
                 stats["register_no_match"] += 1
                 register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
                 continue
+            if privacy.business_id_key(secret, match[0].business_id) in erased:
+                stats["register_no_match"] += 1  # an erased sole trader is never matched again
+                register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
+                continue
             stats["register_matches"] += 1
             if register_sinks.apply_match(con, company_id, match[0], *match[1:], now) != company_id:
                 stats["companies_merged"] += 1
         stats["networks_by_industry"] = register_sinks.classify_by_industry(con)
+        privacy.apply_objections(con, secret)
         network_sinks.apply_overrides(con)
         network_sinks.refresh_attribution(con)
     return stats
@@ -457,6 +470,7 @@ def report(ctx: RunContext) -> dict:
 
     settings = ctx.settings
     with database.transaction(ctx.con):
+        privacy.apply_objections(ctx.con, load_or_create_secret(settings))
         ctx.con.execute("DELETE FROM intent_pages")
         for pattern, label in settings.intent_pages:
             ctx.con.execute("INSERT INTO intent_pages VALUES (?, ?)", [pattern, label])
@@ -468,6 +482,77 @@ def report(ctx: RunContext) -> dict:
         return write_report(ctx.con, settings.report_dir, period, datetime.now(timezone.utc))
 
 
+def forms(ctx: RunContext) -> dict:
+    """Stage: website form, chat and configurator submissions (JSON lines or CSV) → contacts."""
+    from enrich.forms import parse_forms
+
+    settings = ctx.settings
+    stats = {"forms_files": 0, "contacts": 0, "contacts_linked": 0, "contacts_suppressed": 0, "forms_rejected": 0}
+    if not settings.forms:
+        return stats
+    secret = load_or_create_secret(settings)
+    with database.transaction(ctx.con):
+        for location in settings.forms:
+            path = Path(location)
+            if not path.is_file():
+                raise InputError(f"--forms {location!r}: no such file")
+            stats["forms_files"] += 1
+            try:
+                submissions, rejects = parse_forms(path.read_bytes(), ZoneInfo(settings.timezone))
+            except (InputError, OSError, ValueError) as exc:
+                stats["forms_rejected"] += 1
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)",
+                                [ctx.run_id, location, f"not a readable submissions file: {one_line(exc)}"])
+                continue
+            for line_no, reason in rejects:
+                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
+            counts = privacy.store_contacts(ctx.con, submissions, secret, location, ctx.run_id)
+            stats["contacts"] += counts["contacts"]
+            stats["contacts_linked"] += counts["linked"]
+            stats["contacts_suppressed"] += counts["suppressed"]
+            stats["forms_rejected"] += len(rejects)
+    return stats
+
+
+def retention(ctx: RunContext) -> dict:
+    """Stage: delete visit-level rows older than ``retention_months`` (aggregates stay); compact the file."""
+    with database.transaction(ctx.con):
+        rows = privacy.retention(ctx.con, ctx.settings.retention_months, datetime.now(timezone.utc))
+    ctx.compact = True
+    return {f"retention_deleted_{table}": n for table, n in rows.items()}
+
+
+def privacy_request(action: str, kind: str, value: str, out: Path | None = None) -> Callable[[RunContext], dict]:
+    """A stage for one data-subject request: forget, subject-export or object."""
+
+    def privacy_operation(ctx: RunContext) -> dict:
+        import json
+
+        secret = load_or_create_secret(ctx.settings)
+        now = datetime.now(timezone.utc)
+        try:
+            with database.transaction(ctx.con):
+                if action == "forget":
+                    rows = privacy.forget(ctx.con, secret, kind, value, now)
+                    ctx.compact = True  # erased rows must not linger in free blocks of the file
+                    return {"forgotten": rows}
+                if action == "object":
+                    return {"objection": privacy.object_to_marketing(ctx.con, secret, kind, value, now)}
+                data = privacy.subject_export(ctx.con, secret, kind, value, now)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        if out is None:
+            sys.stdout.write(text + "\n")
+        else:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        return {"exported": {k: len(v) for k, v in data.items() if isinstance(v, list)}}
+
+    return privacy_operation
+
+
 def load(ctx: RunContext) -> dict:
     """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
@@ -477,8 +562,8 @@ def load(ctx: RunContext) -> dict:
 
 
 STAGES: dict[str, Callable[[RunContext], dict]] = {
-    "ingest": ingest, "leadfeeder": leadfeeder, "resolve": resolve, "enrich": enrich, "load": load,
-    "report": report,
+    "ingest": ingest, "leadfeeder": leadfeeder, "forms": forms, "resolve": resolve, "enrich": enrich,
+    "load": load, "retention": retention, "report": report,
 }
 
 
@@ -508,8 +593,10 @@ def execute(
     with database.exclusive(db):
         scratch = Path(tempfile.mkdtemp(prefix=".leadpipe-", dir=db.parent))
         try:
-            with database.working_copy(db, settings.memory_limit) as con:
+            current: list[RunContext] = []
+            with database.working_copy(db, settings.memory_limit, lambda: any(c.compact for c in current)) as con:
                 ctx = RunContext(settings, con, runs.start_run(con, command), scratch)
+                current.append(ctx)
                 for stage in stages:
                     name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
                     ctx.stats.update(call(name, fn, ctx) or {})

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -119,12 +119,32 @@ def exclusive(db: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def compact(source: Path, memory_limit: str | None = None) -> None:
+    """Rewrite a database file into a fresh one, so deleted rows leave no trace in free blocks."""
+    fresh = source.with_name(source.name + ".compact")
+    fresh.unlink(missing_ok=True)
+    previous = os.umask(0o077)
+    try:
+        with configure(duckdb.connect(), memory_limit) as con:
+            con.execute("ATTACH ? AS old_file (READ_ONLY)", [str(source)])
+            con.execute("ATTACH ? AS new_file", [str(fresh)])
+            con.execute("COPY FROM DATABASE old_file TO new_file")
+            con.execute("DETACH new_file")
+            con.execute("DETACH old_file")
+    finally:
+        os.umask(previous)
+    os.replace(fresh, source)
+
+
 @contextlib.contextmanager
-def working_copy(db: Path, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def working_copy(
+    db: Path, memory_limit: str | None = None, compact_when: Callable[[], bool] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a private copy of the published database.
 
-    On normal exit the copy is checkpointed and atomically renamed over
-    ``db``; on an exception it is discarded and ``db`` stays as it was.
+    On normal exit the copy is checkpointed (rewritten into a fresh file when
+    ``compact_when()`` says so, e.g. after an erasure) and atomically renamed
+    over ``db``; on an exception it is discarded and ``db`` stays as it was.
     Callers hold :func:`exclusive` around this.
     """
     if db.exists() and db.is_dir():
@@ -143,6 +163,8 @@ def working_copy(db: Path, memory_limit: str | None = None) -> Iterator[duckdb.D
         yield con
         con.execute("CHECKPOINT")
         con.close()
+        if compact_when is not None and compact_when():
+            compact(work, memory_limit)
         os.chmod(work, 0o600)
         with open(work, "rb") as handle:
             os.fsync(handle.fileno())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
@@ -46,7 +47,8 @@ def _company_index(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dict]:
 
 
 def upsert_source_rows(
-    con: duckdb.DuckDBPyConnection, source: str, rows: list[LeadRow], file: str, run_id: int, now: datetime
+    con: duckdb.DuckDBPyConnection, source: str, rows: list[LeadRow], file: str, run_id: int, now: datetime,
+    erased: Callable[[str], bool] = lambda business_id: False,
 ) -> dict:
     """Attach each row to its company (creating it if new) and keep the source's figures.
 
@@ -54,10 +56,13 @@ def upsert_source_rows(
     visit is newer replaces the figures; an older one changes nothing.
     """
     by_business_id, by_name, by_domain = _company_index(con)
-    counts = {"rows": len(rows), "companies_new": 0, "matched_business_id": 0, "matched_name": 0,
+    counts = {"rows": len(rows), "suppressed": 0, "companies_new": 0, "matched_business_id": 0, "matched_name": 0,
               "matched_website": 0, "updated": 0, "unchanged": 0}
     for row in rows:
         business_id = ytunnus.format(row.business_id) if row.business_id and ytunnus.is_valid(row.business_id) else None
+        if business_id and erased(business_id):
+            counts["suppressed"] += 1  # an erased sole trader is never imported again
+            continue
         country = (row.country or ("FI" if business_id else "")).upper() or None
         name_key = (normalise(row.name), (country or "").upper())
         site = domain(row.website)

@@ -339,6 +339,9 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table) -> d
          AND f.forwarded IS NOT DISTINCT FROM v.forwarded
          AND f.agent IS NOT DISTINCT FROM v.agent
         WHERE f.candidate AND NOT coalesce(b.is_bot, false) AND v.visitor_key IS NOT NULL
+          -- erased subjects are never imported again
+          AND v.client_key NOT IN (SELECT key FROM suppressions WHERE kind = 'ip')
+          AND v.visitor_key NOT IN (SELECT key FROM suppressions WHERE kind = 'visitor')
         """,
         {"run_id": run_id},
     ).fetchall()[0][0]

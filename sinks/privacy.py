@@ -1,0 +1,206 @@
+"""The data subject's rights in DuckDB: contacts, erasure with suppression, access, objection, retention.
+
+Everything that finds a person uses a keyed hash (the secret lives outside the
+database): the email's, the address's (``client_key``), the visitor's, or a
+Business ID's. Erasure records the same keyed hash as a suppression, so later
+runs never re-import the subject; the audit log records what was done and how
+many rows it touched — never the personal data itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+from stdnum.fi import ytunnus
+
+from enrich.clients import client_key, keyed_hash
+from enrich.forms import Submission, normalise_email
+from enrich.matching import domain
+
+#: Mail providers whose domain says nothing about the sender's company.
+FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
+             "icloud.com", "me.com", "luukku.com", "suomi24.fi", "kolumbus.fi", "elisanet.fi", "saunalahti.fi",
+             "welho.com", "dnainternet.net", "protonmail.com", "proton.me", "gmx.com", "aol.com"}
+VISIT_TABLES = ("visits", "pageviews", "pending_pageviews")
+
+
+def email_key(secret: bytes, email: str) -> str:
+    return keyed_hash(secret, "email", normalise_email(email) or email.strip().lower())
+
+
+def business_id_key(secret: bytes, business_id: str) -> str:
+    return keyed_hash(secret, "business_id", ytunnus.format(business_id) if ytunnus.is_valid(business_id) else business_id.strip())
+
+
+def suppressed(con: duckdb.DuckDBPyConnection, kind: str) -> set[str]:
+    return {key for (key,) in con.execute("SELECT key FROM suppressions WHERE kind = ?", [kind]).fetchall()}
+
+
+def audit(con: duckdb.DuckDBPyConnection, action: str, subject_kind: str | None, rows: dict, now: datetime) -> None:
+    con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?)", [now, action, subject_kind, json.dumps(rows, sort_keys=True)])
+
+
+def _suppress(con: duckdb.DuckDBPyConnection, kind: str, key: str, now: datetime) -> None:
+    con.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?, ?)", [kind, key, now])
+
+
+def store_contacts(
+    con: duckdb.DuckDBPyConnection, submissions: list[Submission], secret: bytes, file: str, run_id: int
+) -> dict:
+    """Contacts, linked to companies (Business ID, else the email domain); suppressed people are skipped.
+
+    Idempotent: a submission's id is a keyed hash of who, which form and when.
+    """
+    erased_emails, erased_companies = suppressed(con, "email"), suppressed(con, "business_id")
+    objections = {key for (key,) in con.execute("SELECT key FROM marketing_objections WHERE kind = 'email'").fetchall()}
+    by_business_id = dict(con.execute("SELECT business_id, company_id FROM companies WHERE business_id IS NOT NULL").fetchall())
+    by_domain = {}
+    for company_id, website in con.execute("SELECT company_id, website FROM companies WHERE website IS NOT NULL").fetchall():
+        by_domain.setdefault(domain(website), company_id)
+    counts = {"contacts": 0, "suppressed": 0, "linked": 0}
+    for s in submissions:
+        key = email_key(secret, s.email) if s.email else None
+        business_id = ytunnus.format(s.business_id) if s.business_id and ytunnus.is_valid(s.business_id) else None
+        if (key and key in erased_emails) or (business_id and business_id_key(secret, business_id) in erased_companies):
+            counts["suppressed"] += 1
+            continue
+        mail_domain = s.email.split("@", 1)[1] if s.email else None
+        company_id = (by_business_id.get(business_id) if business_id else None) or (
+            by_domain.get(mail_domain) if mail_domain and mail_domain not in FREE_MAIL else None)
+        counts["linked"] += company_id is not None
+        who = s.email or s.phone or s.name or ""
+        contact_id = keyed_hash(secret, "contact", who, s.form or "", s.submitted_at.isoformat() if s.submitted_at else "")
+        con.execute(
+            "INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [contact_id, key, company_id, business_id, s.name, s.email, s.phone, s.position, s.company, s.form,
+             s.message, s.marketing_consent, key in objections if key else False, s.submitted_at, file, run_id],
+        )
+        counts["contacts"] += 1
+    return counts
+
+
+def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
+    """Erase every row about one subject, suppress it for later runs, and audit the act.
+
+    Args:
+        kind: ``email``, ``ip``, ``visitor-key`` or ``business-id`` (a sole trader is a person).
+    """
+    rows: dict[str, int] = {}
+
+    def delete(table: str, where: str, params: list) -> None:
+        rows[table] = rows.get(table, 0) + con.execute(f"DELETE FROM {table} WHERE {where}", params).fetchall()[0][0]
+
+    if kind == "email":
+        key = email_key(secret, value)
+        delete("contacts", "email_key = ?", [key])
+        _suppress(con, "email", key, now)
+    elif kind in ("ip", "visitor-key"):
+        column, key = ("client_key", client_key(secret, value.strip())) if kind == "ip" else ("visitor_key", value.strip())
+        for table in VISIT_TABLES:
+            delete(table, f"{column} = ?", [key])
+        _suppress(con, "ip" if kind == "ip" else "visitor", key, now)
+    elif kind == "business-id":
+        if not ytunnus.is_valid(value):
+            raise ValueError(f"not a valid Business ID: {value!r}")
+        business_id = ytunnus.format(value)
+        ids = [cid for (cid,) in con.execute("SELECT company_id FROM companies WHERE business_id = ?", [business_id]).fetchall()]
+        ids += [alias for (alias,) in con.execute(
+            "SELECT alias_id FROM company_aliases WHERE company_id IN (SELECT unnest(?))", [ids]).fetchall()]
+        delete("contacts", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
+        for table in (*VISIT_TABLES, "company_sources"):
+            delete(table, "company_id IN (SELECT unnest(?))", [ids])
+        delete("company_aliases", "company_id IN (SELECT unnest(?)) OR alias_id IN (SELECT unnest(?))", [ids, ids])
+        delete("networks", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
+        delete("register_companies", "business_id = ?", [business_id])
+        delete("companies", "company_id IN (SELECT unnest(?))", [ids])
+        _suppress(con, "business_id", business_id_key(secret, business_id), now)
+    else:
+        raise ValueError(f"unknown subject kind {kind!r}")
+    audit(con, "forget", kind, rows, now)
+    return rows
+
+
+def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
+    """Everything held about a subject (``email`` or ``ip``), as JSON-ready data; audited."""
+
+    def records(sql: str, params: list) -> list[dict]:
+        result = con.execute(sql, params)
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+
+    if kind == "email":
+        key = email_key(secret, value)
+        data = {"contacts": records("SELECT * EXCLUDE (email_key) FROM contacts WHERE email_key = ?", [key])}
+        data["marketing_objection"] = bool(con.execute(
+            "SELECT count(*) FROM marketing_objections WHERE kind = 'email' AND key = ?", [key]).fetchall()[0][0])
+    elif kind == "ip":
+        key = client_key(secret, value.strip())
+        data = {
+            "visits": records(
+                """
+                SELECT v.* EXCLUDE (client_key), n.cidr AS network, n.org_name AS network_holder, c.name AS company
+                FROM visits v LEFT JOIN networks n USING (network_id) LEFT JOIN companies c USING (company_id)
+                WHERE v.client_key = ? ORDER BY v.started_at
+                """, [key]),
+            "pageviews": records(
+                "SELECT * EXCLUDE (client_key) FROM pageviews WHERE client_key = ? ORDER BY ts", [key]),
+            "pending_pageviews": records(
+                "SELECT * EXCLUDE (client_key) FROM pending_pageviews WHERE client_key = ? ORDER BY ts", [key]),
+        }
+    else:
+        raise ValueError(f"unknown subject kind {kind!r}")
+    audit(con, "subject-export", kind, {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}, now)
+    return {"subject_kind": kind, "exported_at": now.isoformat(), **data}
+
+
+def object_to_marketing(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
+    """Flag a contact (``email``) or company (``business-id``) against direct marketing, for good."""
+    if kind == "email":
+        key = email_key(secret, value)
+        con.execute("INSERT OR IGNORE INTO marketing_objections VALUES ('email', ?, ?)", [key, now])
+        rows = {"contacts": con.execute(
+            "UPDATE contacts SET marketing_objection = true WHERE email_key = ?", [key]).fetchall()[0][0]}
+    elif kind == "business-id":
+        if not ytunnus.is_valid(value):
+            raise ValueError(f"not a valid Business ID: {value!r}")
+        con.execute("INSERT OR IGNORE INTO marketing_objections VALUES ('business_id', ?, ?)",
+                    [business_id_key(secret, value), now])
+        rows = {"companies": apply_objections(con, secret)}
+    else:
+        raise ValueError(f"unknown subject kind {kind!r}")
+    audit(con, "object", kind, rows, now)
+    return rows
+
+
+def apply_objections(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
+    """Flag every company whose Business ID objected (also companies re-created since)."""
+    objected = {key for (key,) in con.execute("SELECT key FROM marketing_objections WHERE kind = 'business_id'").fetchall()}
+    if not objected:
+        return 0
+    flagged = [cid for cid, bid in con.execute(
+        "SELECT company_id, business_id FROM companies WHERE business_id IS NOT NULL AND NOT marketing_objection"
+    ).fetchall() if business_id_key(secret, bid) in objected]
+    if flagged:
+        con.execute("UPDATE companies SET marketing_objection = true WHERE company_id IN (SELECT unnest(?))", [flagged])
+    return len(flagged)
+
+
+def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime) -> dict:
+    """Delete visit-level rows older than ``months``; keep daily aggregates per company."""
+    cutoff = now - timedelta(days=round(months * 30.44))
+    con.execute(
+        """
+        INSERT OR REPLACE INTO company_daily_totals
+        SELECT company_id, CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day,
+               count(*), sum(pageviews), count(DISTINCT visitor_key)
+        FROM visits WHERE company_id IS NOT NULL AND ended_at < ? GROUP BY ALL
+        """,
+        [cutoff],
+    )
+    rows = {}
+    for table, column in (("pageviews", "ts"), ("pending_pageviews", "ts"), ("visits", "ended_at"), ("log_lines", "ts")):
+        rows[table] = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff]).fetchall()[0][0]
+    audit(con, "retention", None, {**rows, "cutoff": cutoff.date().isoformat()}, now)
+    return rows
