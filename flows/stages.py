@@ -508,9 +508,9 @@ def forms(ctx: RunContext) -> dict:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
             counts = privacy.store_contacts(ctx.con, submissions, secret, location, ctx.run_id)
             stats["contacts"] += counts["contacts"]
-            stats["contacts_linked"] += counts["linked"]
             stats["contacts_suppressed"] += counts["suppressed"]
             stats["forms_rejected"] += len(rejects)
+        stats["contacts_linked"] = privacy.link_contacts(ctx.con)
     return stats
 
 
@@ -558,6 +558,7 @@ def load(ctx: RunContext) -> dict:
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
     with database.transaction(ctx.con):
         network_sinks.refresh_attribution(ctx.con)
+        privacy.link_contacts(ctx.con)
     return stats
 
 

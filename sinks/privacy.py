@@ -17,7 +17,6 @@ from stdnum.fi import ytunnus
 
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission, normalise_email
-from enrich.matching import domain
 
 #: Mail providers whose domain says nothing about the sender's company.
 FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
@@ -49,36 +48,56 @@ def _suppress(con: duckdb.DuckDBPyConnection, kind: str, key: str, now: datetime
 def store_contacts(
     con: duckdb.DuckDBPyConnection, submissions: list[Submission], secret: bytes, file: str, run_id: int
 ) -> dict:
-    """Contacts, linked to companies (Business ID, else the email domain); suppressed people are skipped.
+    """Contacts from form submissions; suppressed people are skipped (linking: :func:`link_contacts`).
 
     Idempotent: a submission's id is a keyed hash of who, which form and when.
     """
     erased_emails, erased_companies = suppressed(con, "email"), suppressed(con, "business_id")
     objections = {key for (key,) in con.execute("SELECT key FROM marketing_objections WHERE kind = 'email'").fetchall()}
-    by_business_id = dict(con.execute("SELECT business_id, company_id FROM companies WHERE business_id IS NOT NULL").fetchall())
-    by_domain = {}
-    for company_id, website in con.execute("SELECT company_id, website FROM companies WHERE website IS NOT NULL").fetchall():
-        by_domain.setdefault(domain(website), company_id)
-    counts = {"contacts": 0, "suppressed": 0, "linked": 0}
+    counts = {"contacts": 0, "suppressed": 0}
     for s in submissions:
         key = email_key(secret, s.email) if s.email else None
         business_id = ytunnus.format(s.business_id) if s.business_id and ytunnus.is_valid(s.business_id) else None
         if (key and key in erased_emails) or (business_id and business_id_key(secret, business_id) in erased_companies):
             counts["suppressed"] += 1
             continue
-        mail_domain = s.email.split("@", 1)[1] if s.email else None
-        company_id = (by_business_id.get(business_id) if business_id else None) or (
-            by_domain.get(mail_domain) if mail_domain and mail_domain not in FREE_MAIL else None)
-        counts["linked"] += company_id is not None
         who = s.email or s.phone or s.name or ""
         contact_id = keyed_hash(secret, "contact", who, s.form or "", s.submitted_at.isoformat() if s.submitted_at else "")
         con.execute(
             "INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [contact_id, key, company_id, business_id, s.name, s.email, s.phone, s.position, s.company, s.form,
+            [contact_id, key, None, business_id, s.name, s.email, s.phone, s.position, s.company, s.form,
              s.message, s.marketing_consent, key in objections if key else False, s.submitted_at, file, run_id],
         )
         counts["contacts"] += 1
     return counts
+
+
+def link_contacts(con: duckdb.DuckDBPyConnection) -> int:
+    """Link contacts to companies: by Business ID, else by the email's domain against the company website.
+
+    Set-based, and run again after enrichment: companies learn their Business
+    IDs and websites later than their contacts arrive.
+    """
+    linked = con.execute(
+        """
+        UPDATE contacts SET company_id = c.company_id FROM companies c
+        WHERE contacts.business_id = c.business_id AND contacts.company_id IS DISTINCT FROM c.company_id
+        """
+    ).fetchall()[0][0]
+    linked += con.execute(
+        r"""
+        UPDATE contacts SET company_id = d.company_id
+        FROM (
+            SELECT company_id, lower(regexp_replace(regexp_replace(website, '^[A-Za-z]+://', ''), '^www\.|[/:].*$', '', 'g')) AS host
+            FROM companies WHERE website IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY host ORDER BY company_id) = 1
+        ) d
+        WHERE contacts.company_id IS NULL AND contacts.email IS NOT NULL
+          AND split_part(contacts.email, '@', 2) = d.host AND NOT list_contains($free, d.host)
+        """,
+        {"free": sorted(FREE_MAIL)},
+    ).fetchall()[0][0]
+    return linked
 
 
 def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
@@ -141,7 +160,7 @@ def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, val
             "visits": records(
                 """
                 SELECT v.* EXCLUDE (client_key), n.cidr AS network, n.org_name AS network_holder, c.name AS company
-                FROM visits v LEFT JOIN networks n USING (network_id) LEFT JOIN companies c USING (company_id)
+                FROM visits v LEFT JOIN networks n USING (network_id) LEFT JOIN companies c ON c.company_id = v.company_id
                 WHERE v.client_key = ? ORDER BY v.started_at
                 """, [key]),
             "pageviews": records(
