@@ -352,6 +352,7 @@ def demo(
         "db": str(db),
         "logs": [str(DEMO_DIR / "logs" / "access.log*")],
         "leadfeeder": [str(DEMO_DIR / "leadfeeder-export.csv")],
+        "forms": [str(DEMO_DIR / "forms.jsonl")],
         "offline": True,
         "report_dir": str(out / "reports"),
         "config_dir": os.environ["LEADPIPE_CONFIG_DIR"],
