@@ -31,7 +31,7 @@ from enrich.rdap import RdapClient, parse_rdap
 from enrich.weblogs import LogSource, download, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
-from sinks import database, runs
+from sinks import database, faults, runs
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
 from sinks import privacy
@@ -601,6 +601,7 @@ def execute(
                 for stage in stages:
                     name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
                     ctx.stats.update(call(name, fn, ctx) or {})
+                    faults.point(f"stage:{name}:after")
                 runs.finish_run(con, ctx.run_id, "success", ctx.stats)
                 ctx.stats["run_id"] = ctx.run_id
                 return ctx.stats

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from enrich.errors import BusyError, ConfigError
+from sinks import faults
 
 
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -168,6 +169,7 @@ def working_copy(
         os.chmod(work, 0o600)
         with open(work, "rb") as handle:
             os.fsync(handle.fileno())
+        faults.point("publish:before-rename")
         os.replace(work, db)
         _fsync_dir(db.parent)
     except BaseException:

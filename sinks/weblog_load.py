@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from enrich import bots
 from enrich.clients import ProxyPolicy, client_address, client_key, parse_address, truncated_prefix, visitor_key
+from sinks import faults
 from sinks.database import transaction
 from sinks.networks import load_run_addresses
 from enrich.weblogs import LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, read_line_batches, unescape_field
@@ -168,6 +169,7 @@ def _stage_files(
             con.register("batch", batch)
             con.execute(_PARSE_BATCH, {**_PARSE_PARAMS, "file_id": file_id})
             con.unregister("batch")
+            faults.point("ingest:batch")
             if on_progress:
                 on_progress(source.location, batch.num_rows)
         if result.error:
@@ -441,6 +443,7 @@ def ingest_logs(
         visitors = _visitor_map(con, options)
         with transaction(con):
             counts = _write(con, run_id, visitors)
+            faults.point("ingest:before-commit")
             for problem in problems:
                 con.execute(
                     "INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)", [run_id, problem["source"], problem["reason"]]
@@ -541,6 +544,7 @@ def sessionize(con: duckdb.DuckDBPyConnection, gap_minutes: int = 30) -> dict:
             ).fetchall()[0][0]
             visitors = con.execute("SELECT count(*) FROM dirty").fetchall()[0][0]
             con.execute("DELETE FROM pending_pageviews")
+            faults.point("load:before-commit")
     finally:
         con.execute("DROP TABLE IF EXISTS temp.dirty")
         con.execute("DROP TABLE IF EXISTS temp.sessioned")
