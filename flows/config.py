@@ -51,6 +51,10 @@ class Settings:
     rdap_min_interval: float = 1.0  # seconds between two requests to one registry
     ytj_min_interval: float = 0.25  # PRH: 300 searches a minute, shared by all users
     register_ttl_days: int = 30
+    #: seconds to wait before each retry of a registry request (429 waits for Retry-After instead)
+    retry_backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
+    #: (connect, read) timeouts of registry requests, seconds
+    request_timeout: tuple[float, ...] = (5.0, 20.0)
     #: (regular expression on the path, label) of pages that show buying intent
     intent_pages: tuple[tuple[str, str], ...] = (
         ("(?i)pric|hinnasto|hinnat", "pricing"),
@@ -101,6 +105,8 @@ _KEYS = {
     "ytj_min_interval": "LEADPIPE_YTJ_MIN_INTERVAL",
     "register_ttl_days": "LEADPIPE_REGISTER_TTL_DAYS",
     "intent_pages": "LEADPIPE_INTENT_PAGES",
+    "retry_backoff": "LEADPIPE_RETRY_BACKOFF",
+    "request_timeout": "LEADPIPE_REQUEST_TIMEOUT",
 }
 _TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
 _PATHS = {"db", "report_dir", "config_dir", "data_dir"}
@@ -129,6 +135,12 @@ def _coerce(key: str, value: object, origin: str) -> object:
             if number <= 0:
                 raise ValueError("must be positive")
             return number
+        if key in {"retry_backoff", "request_timeout"}:
+            parts = value.replace(";", ",").split(",") if isinstance(value, str) else value
+            numbers = tuple(float(p) for p in parts)  # type: ignore[union-attr]
+            if not numbers or any(n < 0 for n in numbers) or (key == "request_timeout" and len(numbers) != 2):
+                raise ValueError("expected non-negative seconds" + (" (connect, read)" if key == "request_timeout" else ""))
+            return numbers
         if key in _FLOATS:
             number = float(value)  # type: ignore[arg-type]
             if number < 0:

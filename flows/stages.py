@@ -234,25 +234,33 @@ def resolve(ctx: RunContext) -> dict:
     """Stage: the run's addresses → networks → companies (lists, cache, then RDAP).
 
     Addresses exist only in the run's temporary table, filled by ``ingest``
-    in the same run; on its own this stage re-applies lists, overrides and
-    classification to what is stored.
+    in the same run, and — for lookups a registry failed — in a short retry
+    queue beside the secret (``config_dir``, 0600, never in DuckDB), which the
+    next run empties. Without either, this stage re-applies lists, overrides
+    and classification to what is stored.
     """
     con, settings = ctx.con, ctx.settings
     now = datetime.now(timezone.utc)
     stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "rdap_requests": 0,
-             "rdap_networks": 0, "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0}
+             "rdap_networks": 0, "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0, "retried": 0}
+    retry = RetryQueue(settings.config_dir / "retry-addresses.json")
+    queued = retry.load(now)
     has_addresses = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'run_addresses'"
     ).fetchall()[0][0]
+    if queued:
+        network_sinks.add_run_addresses(con, queued, replace=not has_addresses)
+        has_addresses, stats["retried"] = 1, len(queued)
     fetched: list[Network] = []
     probes: list[tuple[str, int]] = []
+    failed: list[str] = []
     if has_addresses:
         network_sinks.match_addresses(con, now)
         stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
         todo = network_sinks.addresses_to_look_up(con)
         stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(todo)
         if todo and not settings.offline:
-            fetched, probes = lookup_networks(todo, settings, stats)
+            fetched, probes, failed = lookup_networks(todo, settings, stats)
         elif todo:
             log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
     try:
@@ -266,15 +274,64 @@ def resolve(ctx: RunContext) -> dict:
                 matched = con.execute("SELECT count(*) FROM address_matches").fetchall()[0][0]
                 stats["unresolved"] = stats["addresses"] - matched
                 stats["resolved_by_rdap"] = matched - stats["resolved_from_lists_or_cache"]
+                retry_rows = con.execute(
+                    "SELECT client_key, address FROM run_addresses WHERE address IN (SELECT unnest(?))", [failed]
+                ).fetchall()
             network_sinks.refresh_attribution(con)
     finally:
         con.execute("DROP TABLE IF EXISTS temp.address_matches")
+    if has_addresses:
+        retry.save(retry_rows, now, keep=queued)
     return stats
+
+
+class RetryQueue:
+    """Addresses whose registry lookup failed, kept for the next run only (0600, outside the database).
+
+    An entry leaves the queue when its lookup succeeds, or after ``days``: a
+    registry's bad night must not cost a company its visits, nor keep an
+    address for long.
+    """
+
+    def __init__(self, path: Path, days: int = 7):
+        self.path, self.days = path, days
+
+    def load(self, now: datetime) -> list[tuple[str, str]]:
+        import json
+
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return []
+        cutoff = (now - timedelta(days=self.days)).isoformat()
+        self._kept = {e["client_key"]: e for e in entries if e.get("first_failed", "") >= cutoff}
+        return [(e["client_key"], e["address"]) for e in self._kept.values()]
+
+    def save(self, failed: list[tuple[str, str]], now: datetime, keep: list[tuple[str, str]]) -> None:
+        import json
+
+        previous = getattr(self, "_kept", {})
+        entries = [{"client_key": key, "address": address,
+                    "first_failed": previous.get(key, {}).get("first_failed", now.isoformat())}
+                   for key, address in failed]
+        if not entries:
+            self.path.unlink(missing_ok=True)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(entries, handle)
+
+
+def registry_client(settings: Settings, min_interval: float, accept: str) -> PoliteClient:
+    """The polite HTTP client every registry lookup goes through, configured once."""
+    return PoliteClient(user_agent=USER_AGENT, accept=accept, min_interval=min_interval,
+                        backoff=settings.retry_backoff, timeout=tuple(settings.request_timeout))
 
 
 def lookup_networks(
     todo: list[tuple[str, bool]], settings: Settings, stats: dict
-) -> tuple[list[Network], list[tuple[str, int]]]:
+) -> tuple[list[Network], list[tuple[str, int]], list[str]]:
     """RDAP for the addresses no list or cache settles: one request per network.
 
     ``todo`` is sorted by address, so an address inside a range fetched in
@@ -282,13 +339,14 @@ def lookup_networks(
     hold the address, so the registry is asked once per /24 or /48 block.
 
     Returns:
-        The networks fetched, and the (network, block) pairs asked about inside
-        broad allocations.
+        The networks fetched, the (network, block) pairs asked about inside
+        broad allocations, and the addresses whose lookup failed.
     """
-    client = RdapClient(settings.rdap_url, user_agent=USER_AGENT, min_interval=settings.rdap_min_interval)
+    client = RdapClient(settings.rdap_url, http=registry_client(settings, settings.rdap_min_interval, "application/rdap+json"))
     known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
     fetched: list[Network] = []
     probes: list[tuple[str, int]] = []
+    failed: list[str] = []
     asked_blocks: set[int] = set()
     open_ranges: list[Network] = []  # fetched ranges that may still hold the next (larger) address
     for address, provisional in todo:
@@ -308,6 +366,7 @@ def lookup_networks(
             network = classify(parse_rdap(payload, address), known)
         except (RetryableError, PermanentError) as exc:
             stats["rdap_failed"] += 1
+            failed.append(address)
             log.warning("RDAP lookup failed, left for a later run: %s", exc)
             continue
         finally:
@@ -318,7 +377,7 @@ def lookup_networks(
             fetched.append(network)
             open_ranges.append(network)
             stats["rdap_networks"] += 1
-    return fetched, probes
+    return fetched, probes, failed
 
 
 def enrich(ctx: RunContext) -> dict:
@@ -343,7 +402,7 @@ def enrich(ctx: RunContext) -> dict:
     secret = load_or_create_secret(settings)
     erased = privacy.suppressed(con, "business_id")
     client = None if settings.offline else YtjClient(
-        settings.ytj_url, http=PoliteClient(user_agent=USER_AGENT, min_interval=settings.ytj_min_interval)
+        settings.ytj_url, http=registry_client(settings, settings.ytj_min_interval, "application/json")
     )
 
     def search(kind: str, query: str, location: str = "") -> list:

@@ -62,6 +62,11 @@ def store_networks(
 
 def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:
     """The run's lookup candidates, (client_key, address), as TEMP table ``run_addresses``."""
+    add_run_addresses(con, pairs, replace=True)
+
+
+def add_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]], replace: bool = False) -> None:
+    """Create (``replace``) or extend the TEMP table ``run_addresses``."""
     con.register(
         "address_rows",
         pa.table({
@@ -71,13 +76,12 @@ def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, st
             "block": [str(block_number(address)) for _, address in pairs],
         }),
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE run_addresses AS
-        SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num, CAST(block AS UHUGEINT) AS block
-        FROM address_rows
-        """
-    )
+    select = ("SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num, "
+              "CAST(block AS UHUGEINT) AS block FROM address_rows")
+    if replace:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE run_addresses AS {select}")
+    else:
+        con.execute(f"INSERT INTO run_addresses {select} WHERE client_key NOT IN (SELECT client_key FROM run_addresses)")
     con.unregister("address_rows")
 
 
@@ -171,14 +175,21 @@ def apply_overrides(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def attribute_pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Give pending pageviews their network and company, by the run's address matches."""
-    return con.execute(
-        """
-        UPDATE pending_pageviews SET network_id = m.network_id, company_id = n.company_id
-        FROM address_matches m JOIN networks n USING (network_id)
-        WHERE pending_pageviews.client_key = m.client_key
-        """
-    ).fetchall()[0][0]
+    """Give pageviews and visits their network, by the run's address matches.
+
+    Pending pageviews always; stored ones only where no network was known
+    (an address whose lookup failed on an earlier night).
+    """
+    updated = 0
+    for table, only_unknown in (("pending_pageviews", False), ("pageviews", True), ("visits", True)):
+        updated += con.execute(
+            f"""
+            UPDATE {table} SET network_id = m.network_id
+            FROM address_matches m
+            WHERE {table}.client_key = m.client_key {"AND " + table + ".network_id IS NULL" if only_unknown else ""}
+            """
+        ).fetchall()[0][0]
+    return updated
 
 
 def refresh_attribution(con: duckdb.DuckDBPyConnection) -> None:
