@@ -307,6 +307,19 @@ class RetryQueue:
         self._kept = {e["client_key"]: e for e in entries if e.get("first_failed", "") >= cutoff}
         return [(e["client_key"], e["address"]) for e in self._kept.values()]
 
+    def drop(self, client_key: str) -> int:
+        """Remove one address (erasure); returns how many entries went."""
+        import json
+
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return 0
+        kept = [e for e in entries if e.get("client_key") != client_key]
+        self._kept = {e["client_key"]: e for e in kept}
+        self.save([(e["client_key"], e["address"]) for e in kept], datetime.now(timezone.utc), [])
+        return len(entries) - len(kept)
+
     def save(self, failed: list[tuple[str, str]], now: datetime, keep: list[tuple[str, str]]) -> None:
         import json
 
@@ -593,6 +606,11 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
             with database.transaction(ctx.con):
                 if action == "forget":
                     rows = privacy.forget(ctx.con, secret, kind, value, now)
+                    if kind == "ip":  # nor may the address wait in the retry queue
+                        from enrich.clients import client_key
+
+                        rows["retry_queue"] = RetryQueue(ctx.settings.config_dir / "retry-addresses.json").drop(
+                            client_key(secret, value.strip()))
                     ctx.compact = True  # erased rows must not linger in free blocks of the file
                     return {"forgotten": rows}
                 if action == "object":

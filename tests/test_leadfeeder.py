@@ -185,12 +185,16 @@ def test_unreadable_export_is_a_reject_and_a_missing_one_an_error(tmp_path, http
 
     junk = tmp_path / "junk.csv"
     junk.write_bytes(b"\x00\x01 not an export at all")
-    settings = _settings(tmp_path, httpserver, leadfeeder=[str(junk)], offline=True)
+    piped = tmp_path / "piped.csv"  # the wrong delimiter: no column can be told apart
+    piped.write_bytes(b"Company name|Website\nKalliodata Oy|kalliodata.fi\n")
+    headless = tmp_path / "headless.csv"  # no header row: the first company is taken for one, and found wanting
+    headless.write_bytes(b"Kalliodata Oy;kalliodata.fi;3141593-8\n")
+    settings = _settings(tmp_path, httpserver, leadfeeder=[str(junk), str(piped), str(headless)], offline=True)
     stats = stages.execute(settings, "ingest", ["leadfeeder"])
-    assert stats["leadfeeder_rejected"] == 1
+    assert stats["leadfeeder_rejected"] == 3 and stats["leadfeeder_rows"] == 0
     with duckdb.connect(str(settings.db), read_only=True) as con:
-        (reason,), = con.execute("SELECT reason FROM rejects").fetchall()
-    assert reason.startswith("not a readable export")
+        reasons = [r for (r,) in con.execute("SELECT reason FROM rejects").fetchall()]
+    assert len(reasons) == 3 and all(r.startswith("not a readable export") for r in reasons)
     missing = _settings(tmp_path, httpserver, leadfeeder=[str(tmp_path / "nope.csv")], offline=True)
     with pytest.raises(Missing, match="no such file"):
         stages.execute(missing, "ingest", ["leadfeeder"])
