@@ -25,9 +25,10 @@ import requests
 from enrich import bots
 from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, InputError, LeadpipeError, PermanentError, RetryableError
-from enrich.networks import Network, block_number, classify, load_known_organisations, to_number
+from enrich.networks import Network, classify, load_known_organisations
+from enrich.resolution import RetryQueue, lookup_networks
 from enrich.http import PoliteClient
-from enrich.rdap import RdapClient, parse_rdap
+from enrich.rdap import RdapClient
 from enrich.weblogs import LogSource, download, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
@@ -260,7 +261,10 @@ def resolve(ctx: RunContext) -> dict:
         todo = network_sinks.addresses_to_look_up(con)
         stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(todo)
         if todo and not settings.offline:
-            fetched, probes, failed = lookup_networks(todo, settings, stats)
+            client = RdapClient(settings.rdap_url,
+                                http=registry_client(settings, settings.rdap_min_interval, "application/rdap+json"))
+            known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
+            fetched, probes, failed = lookup_networks(todo, client, known, stats)
         elif todo:
             log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
     try:
@@ -281,116 +285,14 @@ def resolve(ctx: RunContext) -> dict:
     finally:
         con.execute("DROP TABLE IF EXISTS temp.address_matches")
     if has_addresses:
-        retry.save(retry_rows, now, keep=queued)
+        retry.save(retry_rows, now)
     return stats
-
-
-class RetryQueue:
-    """Addresses whose registry lookup failed, kept for the next run only (0600, outside the database).
-
-    An entry leaves the queue when its lookup succeeds, or after ``days``: a
-    registry's bad night must not cost a company its visits, nor keep an
-    address for long.
-    """
-
-    def __init__(self, path: Path, days: int = 7):
-        self.path, self.days = path, days
-
-    def load(self, now: datetime) -> list[tuple[str, str]]:
-        import json
-
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return []
-        cutoff = (now - timedelta(days=self.days)).isoformat()
-        self._kept = {e["client_key"]: e for e in entries if e.get("first_failed", "") >= cutoff}
-        return [(e["client_key"], e["address"]) for e in self._kept.values()]
-
-    def drop(self, client_key: str) -> int:
-        """Remove one address (erasure); returns how many entries went."""
-        import json
-
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return 0
-        kept = [e for e in entries if e.get("client_key") != client_key]
-        self._kept = {e["client_key"]: e for e in kept}
-        self.save([(e["client_key"], e["address"]) for e in kept], datetime.now(timezone.utc), [])
-        return len(entries) - len(kept)
-
-    def save(self, failed: list[tuple[str, str]], now: datetime, keep: list[tuple[str, str]]) -> None:
-        import json
-
-        previous = getattr(self, "_kept", {})
-        entries = [{"client_key": key, "address": address,
-                    "first_failed": previous.get(key, {}).get("first_failed", now.isoformat())}
-                   for key, address in failed]
-        if not entries:
-            self.path.unlink(missing_ok=True)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(entries, handle)
 
 
 def registry_client(settings: Settings, min_interval: float, accept: str) -> PoliteClient:
     """The polite HTTP client every registry lookup goes through, configured once."""
     return PoliteClient(user_agent=USER_AGENT, accept=accept, min_interval=min_interval,
                         backoff=settings.retry_backoff, timeout=tuple(settings.request_timeout))
-
-
-def lookup_networks(
-    todo: list[tuple[str, bool]], settings: Settings, stats: dict
-) -> tuple[list[Network], list[tuple[str, int]], list[str]]:
-    """RDAP for the addresses no list or cache settles: one request per network.
-
-    ``todo`` is sorted by address, so an address inside a range fetched in
-    this run costs nothing. Inside a broad allocation a smaller assignment may
-    hold the address, so the registry is asked once per /24 or /48 block.
-
-    Returns:
-        The networks fetched, the (network, block) pairs asked about inside
-        broad allocations, and the addresses whose lookup failed.
-    """
-    client = RdapClient(settings.rdap_url, http=registry_client(settings, settings.rdap_min_interval, "application/rdap+json"))
-    known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
-    fetched: list[Network] = []
-    probes: list[tuple[str, int]] = []
-    failed: list[str] = []
-    asked_blocks: set[int] = set()
-    open_ranges: list[Network] = []  # fetched ranges that may still hold the next (larger) address
-    for address, provisional in todo:
-        number, block = to_number(address), block_number(address)
-        open_ranges = [n for n in open_ranges if n.end_num >= number]
-        holders = [n for n in open_ranges if n.start_num <= number]
-        if any(n.rule != "broad-allocation" for n in holders):
-            continue
-        if (provisional or holders) and block in asked_blocks:
-            continue
-        asked_blocks.add(block)
-        try:
-            payload = client.fetch(address)
-            if payload is None:
-                stats["rdap_not_found"] += 1
-                continue
-            network = classify(parse_rdap(payload, address), known)
-        except (RetryableError, PermanentError) as exc:
-            stats["rdap_failed"] += 1
-            failed.append(address)
-            log.warning("RDAP lookup failed, left for a later run: %s", exc)
-            continue
-        finally:
-            stats["rdap_requests"] = client.requests_sent
-        if network.rule == "broad-allocation":
-            probes.append((network.network_id, block))
-        if all(n.network_id != network.network_id for n in open_ranges):
-            fetched.append(network)
-            open_ranges.append(network)
-            stats["rdap_networks"] += 1
-    return fetched, probes, failed
 
 
 def enrich(ctx: RunContext) -> dict:

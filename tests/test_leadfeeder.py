@@ -1,6 +1,5 @@
 """Leadfeeder-style exports: every shape, one company row per organisation, idempotent updates."""
 
-import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 

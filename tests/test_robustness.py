@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sinks import database
-from tests.conftest import SHARED, combined, ingest, table_counts, write_log
+from tests.conftest import combined, ingest, table_counts, write_log
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,5 @@
 """Reading and parsing access logs: formats, quirks, rejects."""
 
-import gzip
 
 import pytest
 

@@ -1,11 +1,9 @@
 """YTJ v3: parsing the full company object, and the client against a local v3 server."""
 
 import json
-import re
 from datetime import date, datetime
 
 import pytest
-from werkzeug.wrappers import Response
 
 from enrich.errors import RetryableError
 from enrich.http import PoliteClient
