@@ -41,13 +41,6 @@ def block_number(address: str) -> int:
     return number - number % (1 << (8 if is_v4 else 80))
 
 
-def from_number(number: int) -> str:
-    """The text form of a number made by :func:`to_number`."""
-    if _V4_BASE <= number <= _V4_BASE + 0xFFFF_FFFF:
-        return str(ipaddress.IPv4Address(number - _V4_BASE))
-    return str(ipaddress.IPv6Address(number))
-
-
 def range_cidrs(start: str, end: str) -> str:
     """The CIDR blocks covering start..end, comma-separated."""
     first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)

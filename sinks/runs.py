@@ -29,10 +29,3 @@ def record_failure(con: duckdb.DuckDBPyConnection, command: str, error: str) -> 
     run_id = start_run(con, command)
     finish_run(con, run_id, "failed", {}, error)
     return run_id
-
-
-def last_runs(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[tuple]:
-    return con.execute(
-        "SELECT run_id, command, status, started_at, finished_at, stats FROM runs ORDER BY run_id DESC LIMIT ?",
-        [limit],
-    ).fetchall()
