@@ -129,13 +129,15 @@ def print_summary(stats: dict, db: Path) -> None:
     table.add_column("value", justify="right")
     for key in (
         "files", "lines_read", "lines_parsed", "lines_rejected", "duplicate_lines", "lines_out_of_window",
-        "bot_requests", "pageviews", "visits", "visits_touched",
+        "bot_requests", "pageviews", "visits", "visits_touched", "addresses", "rdap_requests",
+        "register_matches", "leadfeeder_rows", "contacts", "report_companies",
     ):
         if key in stats:
             table.add_row(key, f"{stats[key]:,}")
     console.print(table)
     with database.open_snapshot(db) as con:
         counts = count_rows(con, ["visits", "pageviews", "companies", "networks", "rejects", "runs"])
+        leads = con.execute("SELECT rank, name, business_id, score, reasons FROM lead_scores ORDER BY rank LIMIT 10").fetchall()
         daily = con.execute(
             """
             SELECT CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day, count(*) AS visits,
@@ -149,6 +151,13 @@ def print_summary(stats: dict, db: Path) -> None:
     for name, n in counts.items():
         held.add_row(name, f"{n:,}")
     console.print(held)
+    if leads:
+        top = Table(title="top leads (last 30 days)", header_style="bold")
+        for col in ("#", "company", "Business ID", "score", "why"):
+            top.add_column(col)
+        for rank, name, business_id, score, reasons in leads:
+            top.add_row(str(rank), name, business_id or "", f"{score:g}", reasons)
+        console.print(top)
     if daily:
         days = Table(title="visits per day (Helsinki)", header_style="bold")
         for col in ("day", "visits", "pageviews"):
