@@ -619,6 +619,11 @@ def import_network_list(path: Path, source: str) -> Callable[[RunContext], dict]
             raise ConfigError(f"{path}: {exc}") from None
         known = load_known_organisations(ctx.settings.data_dir / "networks" / "known-organisations.csv")
         now = datetime.now(timezone.utc)
+        erased = privacy.suppressed(ctx.con, "business_id")
+        if erased:  # an erased sole trader stays erased, whatever the list still says
+            secret = load_or_create_secret(ctx.settings)
+            networks = [n for n in networks
+                        if not (n.business_id and privacy.business_id_key(secret, n.business_id) in erased)]
         with database.transaction(ctx.con):
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, str(path), line_no, reason])

@@ -113,6 +113,13 @@ def test_forget_a_sole_trader_by_business_id(world):
     assert _rows(world, "SELECT count(*) FROM companies") == [(0,)]
     assert _rows(world, "SELECT count(*) FROM visits WHERE company_id IS NOT NULL") == [(0,)]
     assert _rows(world, "SELECT count(*) FROM contacts WHERE business_id = '3141593-8' OR company_id = '3141593-8'") == [(0,)]
+    # the operator's list still names them, and the same logs come again: they stay erased
+    networks = Path(world.logs[0]).parent / "networks.csv"
+    stages.execute(world, "networks import", [stages.import_network_list(networks, "operator")])
+    with duckdb.connect(str(world.db)) as con:
+        con.execute("DELETE FROM log_lines")
+    stages.execute(world, "run", ["ingest", "forms", "resolve", "load"])
+    assert _rows(world, "SELECT count(*) FROM companies WHERE business_id = '3141593-8'") == [(0,)]
 
 
 def test_subject_export_by_email_and_ip(world, tmp_path):
