@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from functools import lru_cache
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,10 +25,12 @@ _PORT_V4 = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$")
 _BRACKETED_V6 = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::\d+)?$")
 
 
+@lru_cache(maxsize=1 << 18)
 def parse_address(token: str | None) -> Address | None:
     """An IP address from a log token: ``1.2.3.4``, ``1.2.3.4:443``, ``[2001:db8::1]:443``.
 
     Returns None for anything else (``-``, ``unknown``, host names, garbage).
+    Cached: a run asks about the same address several times (client, trust, lookup).
     """
     if not token:
         return None

@@ -19,6 +19,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+
+from enrich.clients import parse_address
 from pathlib import Path
 
 KINDS = ("company", "isp", "mobile", "hosting", "education", "government", "unknown")
@@ -27,16 +29,16 @@ _V4_BASE = 0xFFFF_0000_0000
 
 def to_number(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
     """An address as a 128-bit number; IPv4 maps into ::ffff:0:0/96."""
-    parsed = ipaddress.ip_address(address) if isinstance(address, str) else address
+    parsed = (parse_address(address) or ipaddress.ip_address(address)) if isinstance(address, str) else address
     if parsed.version == 4:
         return _V4_BASE + int(parsed)
     mapped = parsed.ipv4_mapped
     return _V4_BASE + int(mapped) if mapped is not None else int(parsed)
 
 
-def block_number(address: str) -> int:
-    """The first number of the address's /24 (IPv4) or /48 (IPv6) block."""
-    number = to_number(address)
+def block_number(address: str | int) -> int:
+    """The first number of the address's /24 (IPv4) or /48 (IPv6) block (from its text or number)."""
+    number = address if isinstance(address, int) else to_number(address)
     is_v4 = _V4_BASE <= number <= _V4_BASE + 0xFFFF_FFFF
     return number - number % (1 << (8 if is_v4 else 80))
 

@@ -67,13 +67,14 @@ def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, st
 
 def add_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]], replace: bool = False) -> None:
     """Create (``replace``) or extend the TEMP table ``run_addresses``."""
+    numbers = [to_number(address) for _, address in pairs]  # each address parsed once
     con.register(
         "address_rows",
         pa.table({
             "client_key": [key for key, _ in pairs],
             "address": [address for _, address in pairs],
-            "ip_num": [str(to_number(address)) for _, address in pairs],
-            "block": [str(block_number(address)) for _, address in pairs],
+            "ip_num": [str(n) for n in numbers],
+            "block": [str(block_number(n)) for n in numbers],
         }),
     )
     select = ("SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num, "
