@@ -79,37 +79,36 @@ def stream_name(location: str) -> str:
         base = stripped
 
 
-def expand_sources(patterns: tuple[str, ...] | list[str]) -> list[LogSource]:
-    """Turn paths, globs and URLs into sources, in a stable order.
+def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--logs") -> list[tuple[str, bool]]:
+    """Paths, globs and URLs as (location, is_url), each once, in a stable order.
 
     Raises:
         InputError: a path that does not exist, a directory, or a glob that
-            matches no file (one line each, naming the culprit).
+            matches no file (one line each, naming the option and the culprit).
     """
-    sources: list[LogSource] = []
+    found: list[tuple[str, bool]] = []
     for pattern in patterns:
         if re.match(r"^https?://", pattern, re.IGNORECASE):
-            sources.append(LogSource(pattern, stream_name(pattern), is_url=True))
+            found.append((pattern, True))
             continue
         expanded = Path(pattern).expanduser()
         if glob.has_magic(str(expanded)):
             matches = sorted(p for p in glob.glob(str(expanded)) if Path(p).is_file())
             if not matches:
-                raise InputError(f"--logs {pattern!r} matches no file")
+                raise InputError(f"{option} {pattern!r} matches no file")
         elif expanded.is_dir():
-            raise InputError(f"--logs {pattern!r} is a directory; give a file or a glob such as '{pattern}/access.log*'")
+            raise InputError(f"{option} {pattern!r} is a directory; give a file or a glob such as '{pattern}/*'")
         elif not expanded.exists():
-            raise InputError(f"--logs {pattern!r}: no such file")
+            raise InputError(f"{option} {pattern!r}: no such file")
         else:
             matches = [str(expanded)]
-        sources.extend(LogSource(m, stream_name(m)) for m in matches)
-    seen: set[str] = set()
-    unique = []
-    for source in sources:
-        if source.location not in seen:
-            seen.add(source.location)
-            unique.append(source)
-    return unique
+        found.extend((m, False) for m in matches)
+    return list(dict.fromkeys(found))
+
+
+def expand_sources(patterns: tuple[str, ...] | list[str]) -> list[LogSource]:
+    """Log files as sources, each with the stream it belongs to (see :func:`expand_locations`)."""
+    return [LogSource(location, stream_name(location), is_url) for location, is_url in expand_locations(patterns)]
 
 
 def download(

@@ -29,7 +29,7 @@ from enrich.networks import Network, classify, load_known_organisations
 from enrich.resolution import RetryQueue, lookup_networks
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient
-from enrich.weblogs import LogSource, download, expand_sources
+from enrich.weblogs import LogSource, download, expand_locations, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import database, faults, runs
@@ -166,7 +166,6 @@ def leadfeeder(ctx: RunContext) -> dict:
     A file that cannot be read as an export is one reject with its reason (the
     run goes on); a row without a company name is a reject too.
     """
-    import glob as globbing
     import json
 
     from enrich.leadfeeder import parse_api_json, parse_table, read_csv_export, read_xlsx_export
@@ -175,19 +174,7 @@ def leadfeeder(ctx: RunContext) -> dict:
     settings = ctx.settings
     stats = {"leadfeeder_files": 0, "leadfeeder_rows": 0, "leadfeeder_rejected": 0, "leadfeeder_companies_new": 0,
              "leadfeeder_updated": 0, "leadfeeder_unchanged": 0}
-    sources: list[str] = []
-    for pattern in settings.leadfeeder:
-        if pattern.lower().startswith(("http://", "https://")):
-            sources.append(pattern)
-        elif globbing.has_magic(pattern):
-            matches = sorted(p for p in globbing.glob(pattern) if Path(p).is_file())
-            if not matches:
-                raise InputError(f"--leadfeeder {pattern!r} matches no file")
-            sources.extend(matches)
-        elif not Path(pattern).is_file():
-            raise InputError(f"--leadfeeder {pattern!r}: no such file")
-        else:
-            sources.append(pattern)
+    sources = [location for location, _ in expand_locations(settings.leadfeeder, "--leadfeeder")]
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     now = datetime.now(timezone.utc)
@@ -466,10 +453,8 @@ def forms(ctx: RunContext) -> dict:
         return stats
     secret = load_or_create_secret(settings)
     with database.transaction(ctx.con):
-        for location in settings.forms:
+        for location, _ in expand_locations(settings.forms, "--forms"):
             path = Path(location)
-            if not path.is_file():
-                raise InputError(f"--forms {location!r}: no such file")
             stats["forms_files"] += 1
             try:
                 submissions, rejects = parse_forms(path.read_bytes(), ZoneInfo(settings.timezone))
