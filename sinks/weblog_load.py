@@ -8,7 +8,8 @@ which never enters the database.
 Stages (each one transaction):
 - :func:`ingest_logs` parses files into a temporary table, drops lines already
   counted (a multiset union per stream), records rejects and writes the new
-  pageviews to ``pending_pageviews``;
+  pageviews to ``pending_pageviews``; the run's public addresses stay in the
+  temporary table ``run_addresses`` for the resolve stage (never stored);
 - :func:`sessionize` groups pending pageviews, together with the stored
   pageviews of the same visitors, into visits, and moves them to
   ``pageviews``: a session that straddles midnight is extended by the next
@@ -31,10 +32,12 @@ import pyarrow as pa
 
 from enrich import bots
 from enrich.clients import ProxyPolicy, client_address, client_key, parse_address, truncated_prefix, visitor_key
+from enrich.weblogs import (
+    LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, read_line_batches, unescape_field,
+)
 from sinks import faults
 from sinks.database import transaction
 from sinks.networks import load_run_addresses
-from enrich.weblogs import LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, read_line_batches, unescape_field
 
 log = logging.getLogger(__name__)
 
