@@ -116,23 +116,31 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[str, int], None]]:
 
 
 def fetch_sources(sources: list[LogSource], settings: Settings, scratch: Path) -> list[tuple[LogSource, Path]]:
-    """Local files for every source: URLs are downloaded into the private scratch dir."""
-    files = []
-    session = None
-    for index, source in enumerate(sources):
-        if not source.is_url:
-            files.append((source, Path(source.location)))
-            continue
-        if settings.offline:
-            raise ConfigError(f"--offline: not fetching {source.location}")
-        if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-        target = scratch / f"download-{index}"
-        files.append(
-            (source, download(source.location, target, session, auth=settings.http_auth, token=settings.http_token))
-        )
-    return files
+    """Local files for every log source: URLs are downloaded into the private scratch dir."""
+    return [(source, local_file(source.location, source.is_url, settings, scratch / f"log-{index}"))
+            for index, source in enumerate(sources)]
+
+
+def local_file(location: str, is_url: bool, settings: Settings, target: Path, headers: dict | None = None) -> Path:
+    """A path to read ``location`` from: itself, or its download into ``target`` (0600).
+
+    Credentials come from the environment only: the web server's (``LEADPIPE_HTTP_*``)
+    for log URLs, or ``headers`` given by the caller instead — never one host's
+    credentials sent to another.
+
+    Raises:
+        ConfigError: a URL under ``--offline``.
+        InputError: the download failed (one line).
+    """
+    if not is_url:
+        return Path(location)
+    if settings.offline:
+        raise ConfigError(f"--offline: not fetching {location}")
+    with requests.Session() as session:
+        session.headers["User-Agent"] = USER_AGENT
+        if headers is not None:
+            return download(location, target, session, headers=headers)
+        return download(location, target, session, auth=settings.http_auth, token=settings.http_token)
 
 
 def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
@@ -169,29 +177,21 @@ def leadfeeder(ctx: RunContext) -> dict:
     import json
 
     from enrich.leadfeeder import parse_api_json, parse_table, read_csv_export, read_xlsx_export
-    from enrich.weblogs import download
 
     settings = ctx.settings
     stats = {"leadfeeder_files": 0, "leadfeeder_rows": 0, "leadfeeder_rejected": 0, "leadfeeder_companies_new": 0,
              "leadfeeder_updated": 0, "leadfeeder_unchanged": 0}
-    sources = [location for location, _ in expand_locations(settings.leadfeeder, "--leadfeeder")]
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
+    sources = expand_locations(settings.leadfeeder, "--leadfeeder")
+    token = settings.leadfeeder_token
+    headers = {"Authorization": f"Token token={token}"} if token else {}
     now = datetime.now(timezone.utc)
     secret = load_or_create_secret(settings)
     erased = privacy.suppressed(ctx.con, "business_id")
     with database.transaction(ctx.con):
-        for index, location in enumerate(sources):
+        for index, (location, is_url) in enumerate(sources):
             stats["leadfeeder_files"] += 1
             try:
-                if location.lower().startswith(("http://", "https://")):
-                    if settings.offline:
-                        raise InputError(f"--offline: not fetching {location}")
-                    token = settings.leadfeeder_token
-                    path = ctx.scratch / f"leadfeeder-{index}"
-                    download(location, path, session, token=None, headers={"Authorization": f"Token token={token}"} if token else None)
-                else:
-                    path = Path(location)
+                path = local_file(location, is_url, settings, ctx.scratch / f"leadfeeder-{index}", headers)
                 data = path.read_bytes()
                 stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
                 if stripped[:1] in (b"{", b"["):
@@ -200,7 +200,7 @@ def leadfeeder(ctx: RunContext) -> dict:
                     rows, rejects = parse_table(*read_xlsx_export(path), zone=ZoneInfo(settings.timezone))
                 else:
                     rows, rejects = parse_table(*read_csv_export(data), zone=ZoneInfo(settings.timezone))
-            except (InputError, OSError, ValueError) as exc:
+            except (LeadpipeError, OSError, ValueError) as exc:
                 stats["leadfeeder_rejected"] += 1
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)",
                                 [ctx.run_id, location, f"not a readable export: {one_line(exc)}"])
@@ -392,7 +392,7 @@ def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContex
                     source = ctx.scratch / "all_companies.json"
                     with archive.open(member) as packed, source.open("wb") as unpacked:
                         shutil.copyfileobj(packed, unpacked, 1 << 20)
-            with path.open("rb") as probe:
+            with source.open("rb") as probe:  # the JSON itself, also when it came in a zip
                 head = probe.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         except (OSError, StopIteration, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cannot read register file {path}: {exc.__class__.__name__}: {exc}") from None

@@ -132,3 +132,14 @@ def test_register_import_reads_the_zip_and_the_wrapped_json_and_rejects_junk(tmp
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM register_companies").fetchall() == [(8,)]
     assert again["register_entries"] == 5
+
+
+def test_register_import_reads_a_wrapped_json_inside_a_zip(tmp_path, httpserver, servers):
+    import json
+    import zipfile
+
+    bundle = tmp_path / "companies.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("companies.json", json.dumps({"totalResults": 2, "companies": REGISTER[:2]}))
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
+    assert stages.execute(settings, "register import", [stages.import_register(bundle)])["register_entries"] == 2

@@ -197,3 +197,16 @@ def test_unreadable_export_is_a_reject_and_a_missing_one_an_error(tmp_path, http
     missing = _settings(tmp_path, httpserver, leadfeeder=[str(tmp_path / "nope.csv")], offline=True)
     with pytest.raises(Missing, match="no such file"):
         stages.execute(missing, "ingest", ["leadfeeder"])
+
+
+def test_export_pulled_from_a_url_with_its_own_token_only(tmp_path, httpserver, monkeypatch):
+    export = _csv(HEADER_FI, f"Kalliodata Oy;;;;{KALLIO};FI;;1.11.2026;20.11.2026;5;;;;")
+    httpserver.expect_request("/api/export.csv").respond_with_data(export)
+    settings = load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "leadfeeder": [httpserver.url_for("/api/export.csv")]},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg"), "LEADPIPE_LEADFEEDER_TOKEN": "lf-secret",
+               "LEADPIPE_HTTP_TOKEN": "web-server-secret"},
+    )
+    assert stages.execute(settings, "ingest", ["leadfeeder"])["leadfeeder_rows"] == 1
+    request, _ = httpserver.log[0]
+    assert request.headers["Authorization"] == "Token token=lf-secret"  # the web server's token stays home
