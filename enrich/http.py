@@ -3,7 +3,13 @@
 One ``requests.Session`` (keep-alive), connect and read timeouts, a
 User-Agent naming leadpipe, a minimum interval between requests to one host,
 HTTP 429 honoured with Retry-After, and 5xx, timeouts, connection errors and
-malformed JSON retried a bounded number of times with backoff.
+malformed JSON retried a bounded number of times with backoff. Redirects
+(the RDAP bootstrap answers 302) are followed here, hop by hop, so that a
+registry that stopped answering is known by its own name: after a few
+consecutive connection failures or timeouts, a host is not asked again in
+this run (:class:`RegistryUnavailable`), and the caller queues the rest.
+
+Every message names URLs with their client addresses masked.
 """
 
 from __future__ import annotations
@@ -13,24 +19,42 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from enrich.errors import PermanentError, RetryableError
+from enrich.redact import mask_addresses
 
 log = logging.getLogger(__name__)
+
+#: Statuses that are answers, not failures: the caller decides what they mean.
+ANSWERS = frozenset({200, 400, 404, 422, 501})
+MAX_REDIRECTS = 5
+
+
+class RegistryUnavailable(RetryableError):
+    """A host failed too many times in a row in this run: not asked again until the next one."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: object  # parsed JSON, or None
+    url: str  # the URL that answered, after redirects
 
 
 @dataclass
 class PoliteClient:
-    """GET JSON with bounded rate and bounded retries.
+    """GET JSON with bounded rate, bounded retries and a breaker per host.
 
     Args:
         user_agent: names the project and its version.
         min_interval: seconds between two requests to the same host.
         max_attempts: attempts per request for 429/5xx/network errors/bad JSON.
         max_retry_after: a longer Retry-After gives up for this run instead of waiting.
+        max_consecutive_failures: connection failures or timeouts in a row after which a host
+            is given up for the run.
         sleep: injectable for tests.
     """
 
@@ -41,13 +65,20 @@ class PoliteClient:
     max_attempts: int = 4
     backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
     max_retry_after: float = 120.0
+    max_consecutive_failures: int = 3
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
     requests_sent: int = 0
     _last: dict[str, float] = field(default_factory=dict)
+    _failures: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session.headers.update({"User-Agent": self.user_agent, "Accept": self.accept})
+
+    @property
+    def unavailable(self) -> set[str]:
+        """Hosts given up for this run."""
+        return {host for host, n in self._failures.items() if n >= self.max_consecutive_failures}
 
     def _pace(self, host: str) -> None:
         wait = self._last.get(host, -1e9) + self.min_interval - time.monotonic()
@@ -55,45 +86,88 @@ class PoliteClient:
             self.sleep(wait)
         self._last[host] = time.monotonic()
 
-    def get_json(self, url: str, params: dict | None = None) -> dict | None:
-        """The JSON body of ``url``; None for HTTP 404.
-
-        Raises:
-            RetryableError: 429/5xx/timeouts/bad JSON persisted over ``max_attempts``,
-                or a Retry-After beyond ``max_retry_after``.
-            PermanentError: any other refusal (400, 401, 403...).
-        """
-        host = urlsplit(url).netloc
-        for attempt in range(1, self.max_attempts + 1):
+    def _get(self, url: str, params: dict | None) -> requests.Response:
+        """One request, following redirects hop by hop (each hop paced and guarded by its host's breaker)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"}:
+                raise PermanentError(f"not an HTTP URL: {mask_addresses(url)}")
+            host = parts.netloc
+            if host in self.unavailable:
+                raise RegistryUnavailable(f"{host} gave up answering in this run")
             self._pace(host)
             self.requests_sent += 1
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)
+            except (requests.Timeout, requests.ConnectionError):
+                self._failures[host] = self._failures.get(host, 0) + 1
+                raise
+            self._failures[host] = 0
+            if response.is_redirect and response.headers.get("Location"):
+                url, params = urljoin(response.url, response.headers["Location"]), None
+                response.close()
+                continue
+            return response
+        raise PermanentError(f"too many redirects from {mask_addresses(url)}")
+
+    def fetch(self, url: str, params: dict | None = None) -> Answer:
+        """The answer to GET ``url``: 200 with its JSON, or one of the other :data:`ANSWERS`.
+
+        Raises:
+            RegistryUnavailable: the host is given up for this run.
+            RetryableError: 429/5xx/timeouts/bad JSON persisted over ``max_attempts``,
+                or a Retry-After beyond ``max_retry_after``.
+            PermanentError: any other refusal (401, 403...).
+        """
+        shown = mask_addresses(url)
+        for attempt in range(1, self.max_attempts + 1):
             delay = self.backoff[min(attempt - 1, len(self.backoff) - 1)]
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=True)
+                response = self._get(url, params)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 reason = exc.__class__.__name__
+                if (_host_of(exc) or urlsplit(url).netloc) in self.unavailable:
+                    raise RegistryUnavailable(f"{shown}: {reason}; registry given up for this run") from None
             else:
-                if response.status_code == 404:
-                    return None
-                if response.ok:
+                if response.status_code in ANSWERS:
                     try:
-                        return response.json()
+                        return Answer(response.status_code, response.json(), response.url)
                     except ValueError:
-                        reason = "malformed JSON"
+                        if response.status_code != 200:
+                            return Answer(response.status_code, None, response.url)
+                    reason = "malformed JSON"
                 elif response.status_code == 429:
                     reason = "HTTP 429"
                     delay = retry_after(response.headers.get("Retry-After"), delay)
                     if delay > self.max_retry_after:
-                        raise RetryableError(f"rate limited by {host}: Retry-After {delay:.0f} s")
+                        raise RetryableError(f"rate limited by {urlsplit(url).netloc}: Retry-After {delay:.0f} s")
                 elif response.status_code >= 500:
                     reason = f"HTTP {response.status_code}"
                 else:
-                    raise PermanentError(f"{url}: HTTP {response.status_code}")
+                    raise PermanentError(f"{shown}: HTTP {response.status_code}")
             if attempt == self.max_attempts:
-                raise RetryableError(f"{url}: {reason} after {attempt} attempts")
-            log.info("%s: %s; retrying in %.1f s", url, reason, delay)
+                raise RetryableError(f"{shown}: {reason} after {attempt} attempts")
+            log.info("%s: %s; retrying in %.1f s", shown, reason, delay)
             self.sleep(delay)
         raise AssertionError("unreachable")
+
+    def get_json(self, url: str, params: dict | None = None) -> dict | None:
+        """The JSON body of ``url``; None for HTTP 404.
+
+        Raises:
+            RetryableError, PermanentError: as :meth:`fetch`; any answer but 200 and 404 is permanent.
+        """
+        answer = self.fetch(url, params)
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise PermanentError(f"{mask_addresses(url)}: HTTP {answer.status}")
+        return answer.body
+
+
+def _host_of(exc: requests.RequestException) -> str | None:
+    request = getattr(exc, "request", None)
+    return urlsplit(request.url).netloc if request is not None and request.url else None
 
 
 def retry_after(value: str | None, default: float) -> float:

@@ -26,6 +26,14 @@ LEGAL_FORMS = {
     "co", "company", "osakeyhtio", "osuuskunta", "kommandiittiyhtio", "avoin", "yhtio", "toiminimi",
     "aktiebolag", "ry", "rf", "sr", "net", "networks",
 }
+#: Forms that make a name a business's legal name wherever they stand ("Oy", "GmbH")...
+COMPANY_FORMS = frozenset({
+    "oy", "oyj", "abp", "ky", "tmi", "osk", "ltd", "limited", "plc", "inc", "incorporated", "llc", "llp", "corp",
+    "corporation", "gmbh", "mbh", "asa", "aps", "bv", "sarl", "srl", "sro", "spa", "pty", "pte", "oyab", "kft",
+    "zrt", "doo", "uab", "sia", "cv", "aktiebolag", "osakeyhtio", "osuuskunta", "kommandiittiyhtio",
+})
+#: ...and forms that are also ordinary words, which count only as a name's first or last word.
+EDGE_COMPANY_FORMS = frozenset({"ab", "ay", "as", "sa", "sas", "ag", "kg", "se", "nv", "sl", "ou", "co", "kk"})
 #: A match needs this score (0-100) on the name alone...
 NAME_THRESHOLD = 92.0
 #: ...or this with a matching city or website domain.
@@ -46,6 +54,33 @@ def normalise(name: str) -> str:
     words = folded.split()
     kept = [w for w in words if w not in LEGAL_FORMS]
     return " ".join(kept or words)
+
+
+def legal_name(text: str) -> str | None:
+    """The business's legal name a text starts with, or None: ``Kaapelitehdas Oy``, ``Whalebone, s.r.o.``,
+    ``AS Eesti Telekom``; ``"Kuituverkko Lappi Oy residential fibre"`` → ``"Kuituverkko Lappi Oy"``.
+    """
+    tokens = list(re.finditer(r"[0-9A-Za-zÀ-ÿ]+(?:[./][0-9A-Za-zÀ-ÿ]+)*[./]?", text))
+    # Dotted and slashed abbreviations count as one word: s.r.o. -> sro, A/S -> as, S.A. de C.V. -> sa de cv.
+    words = [re.sub(r"[./]", "", fold(t.group(0))) for t in tokens]
+    if len(words) < 2:
+        return None
+    forms = [i for i, w in enumerate(words) if w in COMPANY_FORMS
+             or (w in EDGE_COMPANY_FORMS and i in (0, len(words) - 1))]
+    if not forms:
+        return None
+    # "Oy Kalliodata Ab", "Kiinteistö Oy Kaapelitalo": a form near the start names the whole line.
+    if forms[0] == 0 or (forms[0] == 1 and words[0] in {"kiinteisto", "asunto"}) or forms[-1] == len(words) - 1:
+        return text.strip()
+    last = forms[-1]
+    while last + 1 < len(words) and words[last + 1] in COMPANY_FORMS | EDGE_COMPANY_FORMS | {"de"}:
+        last += 1  # "S.A. de C.V."
+    return text[: tokens[last].end()].strip(" ,")
+
+
+def has_company_form(name: str) -> bool:
+    """Whether a name is a business's legal name (carries a legal form such as Oy, GmbH, s.r.o.)."""
+    return legal_name(name) is not None
 
 
 def domain(website: str | None) -> str | None:

@@ -1,116 +1,311 @@
-"""Resolving a run's addresses to networks: one RDAP request per network, and a retry queue.
+"""Resolving addresses to networks: relation searches where registries serve them, lookups where not.
 
-``lookup_networks`` walks the addresses that no list or cache settles, in
-address order, so one response serves every later address inside its range.
-``RetryQueue`` keeps the addresses whose lookup failed for the next run only
-(a 0600 file beside the secret, never in DuckDB).
+:func:`resolve_addresses` takes the addresses that no list, cached range,
+search or earlier lookup settles — most valuable first — and spends at most
+a budget of registry requests on them:
+
+* an address inside no known range: one ``/ip`` lookup, whose answer is the
+  most specific network holding it (and settles every later address inside
+  it when its status is a leaf);
+* an address inside a range that may hold assignments (``ALLOCATED PA``…):
+  one RFC 9910 ``rdap-bottom`` search lists every assignment inside the range,
+  so every other address there resolves locally; a registry that answers
+  "too many rows" (or truncates) is asked per /24 (/48) block that holds
+  visitors instead; a registry without relation searches is asked about each
+  visitor address (never "one address decides the whole /24").
+
+What the budget, a failure or a registry that stopped answering leaves over
+waits in :class:`PendingAddresses` for a later run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from enrich.classify import KnownOrganisation, classify
 from enrich.errors import PermanentError, RetryableError
-from enrich.networks import KnownOrganisation, Network, block_number, classify, to_number
+from enrich.http import RegistryUnavailable
+from enrich.networks import Network, block_number, is_v4_number, to_number
 from enrich.rdap import RdapClient, parse_rdap
 
 log = logging.getLogger("leadpipe")
 
+#: A range spanning more blocks than this is checked directly instead of through the block index.
+_INDEXED_BLOCKS = 4096
 
-def lookup_networks(
-    todo: list[tuple[str, bool]], client: RdapClient, known: tuple[KnownOrganisation, ...], stats: dict
-) -> tuple[list[Network], list[tuple[str, int]], list[str]]:
-    """RDAP for the addresses no list or cache settles: one request per network.
 
-    ``todo`` is sorted by address, so an address inside a range fetched in
-    this run costs nothing. Inside a broad allocation a smaller assignment may
-    hold the address, so the registry is asked once per /24 or /48 block.
+@dataclass(frozen=True)
+class KnownRange:
+    """A stored or fetched network, as far as resolution cares."""
 
-    Returns:
-        The networks fetched, the (network, block) pairs asked about inside
-        broad allocations, and the addresses whose lookup failed.
-    """
-    fetched: list[Network] = []
-    probes: list[tuple[str, int]] = []
-    failed: list[str] = []
-    asked_blocks: set[int] = set()
-    open_ranges: list[Network] = []  # fetched ranges that may still hold the next (larger) address
-    for address, provisional in todo:
-        number, block = to_number(address), block_number(address)
-        open_ranges = [n for n in open_ranges if n.end_num >= number]
-        holders = [n for n in open_ranges if n.start_num <= number]
-        if any(n.rule != "broad-allocation" for n in holders):
-            continue
-        if (provisional or holders) and block in asked_blocks:
-            continue
-        asked_blocks.add(block)
-        try:
-            payload = client.fetch(address)
-            if payload is None:
-                stats["rdap_not_found"] += 1
+    network_id: str
+    start_ip: str
+    end_ip: str
+    start_num: int
+    end_num: int
+    final: bool  # a leaf status or an operator's list: nothing hides inside
+    search_base: str | None = None
+
+    @classmethod
+    def of(cls, network: Network) -> "KnownRange":
+        return cls(network.network_id, network.start_ip, network.end_ip, network.start_num, network.end_num,
+                   network.is_leaf, network.search_base)
+
+    def contains(self, number: int) -> bool:
+        return self.start_num <= number <= self.end_num
+
+
+@dataclass(frozen=True)
+class PendingAddress:
+    client_key: str
+    address: str
+    number: int
+    match: KnownRange | None  # the most specific stored range holding it, if any
+
+
+@dataclass
+class Resolution:
+    networks: list[Network] = field(default_factory=list)  # fetched, classified
+    searches: list[tuple[str, str, str]] = field(default_factory=list)  # (network_id, start_ip, end_ip) enumerated
+    probes: list[tuple[str, str]] = field(default_factory=list)  # (client_key, network_id) answered by /ip
+    not_found: set[str] = field(default_factory=set)  # client keys no registry holds a network for
+
+
+class RangeIndex:
+    """Ranges, found by address through their /24 (/48) blocks: a few candidates per lookup."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, list[KnownRange]] = defaultdict(list)
+        self._wide: list[KnownRange] = []
+
+    def add(self, known: KnownRange) -> None:
+        step = 1 << (8 if is_v4_number(known.start_num) else 80)
+        first, last = block_number(known.start_num), block_number(known.end_num)
+        if (last - first) // step >= _INDEXED_BLOCKS:
+            self._wide.append(known)
+            return
+        for block in range(first, last + 1, step):
+            self._blocks[block].append(known)
+
+    def best(self, number: int) -> KnownRange | None:
+        """The most specific range holding ``number``."""
+        holding = [r for r in (*self._blocks.get(block_number(number), ()), *self._wide) if r.contains(number)]
+        return min(holding, key=lambda r: r.end_num - r.start_num, default=None)
+
+
+def _most_specific(*ranges: KnownRange | None) -> KnownRange | None:
+    return min((r for r in ranges if r is not None), key=lambda r: r.end_num - r.start_num, default=None)
+
+
+def _block_range(number: int, within: KnownRange) -> tuple[str, str]:
+    """The /24 (/48) block holding ``number``, clipped to ``within``, as (start_ip, end_ip)."""
+    size = 1 << (8 if is_v4_number(number) else 80)
+    first = max(block_number(number), within.start_num)
+    last = min(block_number(number) + size - 1, within.end_num)
+    return _ip(first), _ip(last)
+
+
+def _ip(number: int) -> str:
+    if is_v4_number(number):
+        return str(ipaddress.IPv4Address(number - 0xFFFF_0000_0000))
+    return str(ipaddress.IPv6Address(number))
+
+
+def _first_address(payload: dict) -> str | None:
+    value = str(payload.get("startAddress") or "").split("/")[0]
+    if value.count(".") == 3:
+        value = ".".join(part.lstrip("0") or "0" for part in value.split("."))
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+class _Resolver:
+    """One run's walk over the pending addresses (see the module's docstring)."""
+
+    def __init__(self, client: RdapClient, known: tuple[KnownOrganisation, ...], budget: int, stats: dict):
+        self.client, self.known, self.budget, self.stats = client, known, budget, stats
+        self.result = Resolution()
+        self.fetched, self.covered = RangeIndex(), RangeIndex()
+        self.probed: set[str] = set()
+        self.searched: set[tuple[str, str]] = set()  # ranges asked in this run, whatever the answer
+        self.too_many: set[str] = set()  # networks whose search must go block by block
+        self.no_search: set[str] = set()  # registries that do not serve relation searches after all
+
+    def _spend(self) -> bool:
+        return self.client.requests_sent < self.budget
+
+    def _store(self, network: Network) -> KnownRange:
+        known = KnownRange.of(network)
+        if all(n.network_id != network.network_id for n in self.result.networks):
+            self.result.networks.append(network)
+            self.fetched.add(known)
+        return known
+
+    def lookup(self, pending: PendingAddress) -> None:
+        """``/ip/{address}``: its answer is the most specific network holding this address."""
+        answer = self.client.fetch(pending.address)
+        if answer is None:
+            self.stats["rdap_not_found"] += 1
+            self.result.not_found.add(pending.client_key)  # the registry holds nothing here: nothing to wait for
+            return
+        payload, url = answer
+        network = self._store(classify(parse_rdap(payload, pending.address, url), self.known))
+        self.probed.add(pending.client_key)
+        self.result.probes.append((pending.client_key, network.network_id))
+
+    def search(self, parent: KnownRange, pending: PendingAddress) -> bool:
+        """List the assignments inside ``parent`` (or the visitor's block of it); False: look up instead."""
+        whole = parent.network_id not in self.too_many
+        start, end = (parent.start_ip, parent.end_ip) if whole else _block_range(pending.number, parent)
+        if (start, end) in self.searched or not self._spend():
+            return False
+        self.searched.add((start, end))
+        answer = self.client.search(parent.search_base, start, end)
+        self.stats["rdap_searches"] += 1
+        if answer.unsupported:
+            self.no_search.add(parent.search_base)
+            return False
+        if answer.too_many:
+            if not whole:
+                return False
+            self.too_many.add(parent.network_id)
+            return self.search(parent, pending)
+        complete = True
+        for payload in answer.objects:
+            address = _first_address(payload)
+            try:
+                if address is None:
+                    raise PermanentError("search result without a start address")
+                network = parse_rdap(payload, address, parent_id=parent.network_id)
+            except PermanentError:
+                self.stats["rdap_search_rejected"] += 1
+                complete = False
                 continue
-            network = classify(parse_rdap(payload, address), known)
+            self.stats["rdap_search_results"] += 1
+            self._store(classify(replace(network, search_base=parent.search_base), self.known))
+        if complete:  # a result that could not be read leaves its range to per-address lookups
+            self.covered.add(KnownRange(parent.network_id, start, end, to_number(start), to_number(end), True))
+            self.result.searches.append((parent.network_id, start, end))
+        return complete
+
+    def settle(self, pending: PendingAddress) -> None:
+        """Spend requests on one address until something final answers for it (or nothing may be spent)."""
+        while True:
+            best = _most_specific(pending.match, self.fetched.best(pending.number))
+            if best is not None and (best.final or self.covered.best(pending.number) is not None
+                                     or pending.client_key in self.probed):
+                return
+            if not self._spend():
+                self.stats["rdap_deferred"] += 1
+                return
+            if best is not None and best.search_base and best.search_base not in self.no_search:
+                if self.search(best, pending):
+                    continue
+                if not self._spend():
+                    self.stats["rdap_deferred"] += 1
+                    return
+            self.lookup(pending)
+            return
+
+
+def resolve_addresses(
+    pending: list[PendingAddress], client: RdapClient, known: tuple[KnownOrganisation, ...], budget: int, stats: dict,
+) -> Resolution:
+    """Spend at most ``budget`` registry requests on ``pending`` (most valuable first).
+
+    Failures never stop the walk: the address waits for a later run. A registry
+    that stops answering (see :class:`enrich.http.RegistryUnavailable`) is not
+    asked again in this run; one log line counts what it left.
+    """
+    for key in ("rdap_requests", "rdap_networks", "rdap_searches", "rdap_search_results", "rdap_search_rejected",
+                "rdap_not_found", "rdap_failed", "rdap_deferred", "rdap_unavailable"):
+        stats.setdefault(key, 0)
+    resolver = _Resolver(client, known, budget, stats)
+    for item in pending:
+        try:
+            resolver.settle(item)
+        except RegistryUnavailable:
+            stats["rdap_unavailable"] += 1
         except (RetryableError, PermanentError) as exc:
             stats["rdap_failed"] += 1
-            failed.append(address)
             log.warning("RDAP lookup failed, left for a later run: %s", exc)
-            continue
         finally:
             stats["rdap_requests"] = client.requests_sent
-        if network.rule == "broad-allocation":
-            probes.append((network.network_id, block))
-        if all(n.network_id != network.network_id for n in open_ranges):
-            fetched.append(network)
-            open_ranges.append(network)
-            stats["rdap_networks"] += 1
-    return fetched, probes, failed
+    stats["rdap_networks"] = len(resolver.result.networks)
+    if stats["rdap_unavailable"]:
+        log.warning("a registry stopped answering (%s): %d addresses wait for the next run",
+                    ", ".join(sorted(client.http.unavailable)) or "unreachable", stats["rdap_unavailable"])
+    if stats["rdap_deferred"]:
+        log.info("RDAP budget of %d requests reached: %d addresses wait for the next run", budget,
+                 stats["rdap_deferred"])
+    return resolver.result
 
 
-class RetryQueue:
-    """Addresses whose registry lookup failed, kept for the next run only (0600, outside the database).
+class PendingAddresses:
+    """Addresses not yet resolved, kept for later runs (0600, outside the database, bounded in time).
 
-    An entry leaves the queue when its lookup succeeds, or after ``days``: a
-    registry's bad night must not cost a company its visits, nor keep an
-    address for long.
+    An address enters when a run ingests it and leaves when a final answer
+    attributes it, or after ``days``: a registry's bad night, the request
+    budget or ``--offline`` must not cost a company its visits, nor keep an
+    address for long. One file per database.
     """
 
-    def __init__(self, path: Path, days: int = 7):
-        self.path, self.days = path, days
+    def __init__(self, config_dir: Path, db: Path, days: int = 7):
+        digest = hashlib.sha256(str(db.expanduser().absolute()).encode()).hexdigest()[:16]
+        self.path = config_dir / f"pending-addresses-{digest}.json"
+        self.days = days
+
+    def _entries(self) -> dict[str, dict]:
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {e["client_key"]: e for e in entries if isinstance(e, dict) and e.get("client_key") and e.get("address")}
 
     def load(self, now: datetime) -> list[tuple[str, str]]:
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return []
+        """(client_key, address) of every unexpired entry."""
         cutoff = (now - timedelta(days=self.days)).isoformat()
-        self._kept = {e["client_key"]: e for e in entries if e.get("first_failed", "") >= cutoff}
-        return [(e["client_key"], e["address"]) for e in self._kept.values()]
+        return [(e["client_key"], e["address"]) for e in self._entries().values() if e.get("since", "") >= cutoff]
 
-    def drop(self, client_key: str) -> int:
+    def add(self, pairs: list[tuple[str, str]], now: datetime) -> None:
+        """Keep ``pairs`` besides what is waiting already."""
+        entries = self._entries()
+        for key, address in pairs:
+            entries.setdefault(key, {"client_key": key, "address": address, "since": now.isoformat()})
+        self._write(entries, now)
+
+    def keep_only(self, pairs: list[tuple[str, str]], now: datetime) -> None:
+        """Keep exactly ``pairs`` (each with the time it first waited)."""
+        entries = self._entries()
+        self._write({key: entries.get(key) or {"client_key": key, "address": address, "since": now.isoformat()}
+                     for key, address in pairs}, now)
+
+    def drop(self, client_key: str, now: datetime) -> int:
         """Remove one address (erasure); returns how many entries went."""
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return 0
-        kept = [e for e in entries if e.get("client_key") != client_key]
-        self._kept = {e["client_key"]: e for e in kept}
-        self.save([(e["client_key"], e["address"]) for e in kept], datetime.now(timezone.utc))
-        return len(entries) - len(kept)
+        entries = self._entries()
+        gone = entries.pop(client_key, None)
+        self._write(entries, now)
+        return 1 if gone else 0
 
-    def save(self, failed: list[tuple[str, str]], now: datetime) -> None:
-        """Keep exactly ``failed`` (each with the time it first failed); no file when empty."""
-        previous = getattr(self, "_kept", {})
-        entries = [{"client_key": key, "address": address,
-                    "first_failed": previous.get(key, {}).get("first_failed", now.isoformat())}
-                   for key, address in failed]
-        if not entries:
+    def _write(self, entries: dict[str, dict], now: datetime) -> None:
+        cutoff = (now - timedelta(days=self.days)).isoformat()
+        kept = [e for e in entries.values() if e.get("since", "") >= cutoff]
+        if not kept:
             self.path.unlink(missing_ok=True)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        temporary = self.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(entries, handle)
+            json.dump(kept, handle)
+        os.replace(temporary, self.path)

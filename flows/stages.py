@@ -25,14 +25,15 @@ import requests
 from enrich import bots
 from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, InputError, LeadpipeError, PermanentError, RetryableError
-from enrich.networks import Network, classify, load_known_organisations
-from enrich.resolution import RetryQueue, lookup_networks
+from enrich.classify import RULES_VERSION, classify, load_known_organisations
+from enrich.resolution import KnownRange, PendingAddress, PendingAddresses, Resolution, resolve_addresses
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient
 from enrich.weblogs import LogSource, download, expand_locations, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
-from sinks import database, faults, runs
+from sinks import addresses as address_sinks
+from sinks import companies, database, faults, runs
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
 from sinks import privacy
@@ -165,7 +166,15 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
         store_ip_prefix=settings.store_ip_prefix,
     )
     with progress_reporter(show_progress) as on_progress:
-        return ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
+        stats = ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
+    # Until a resolve stage settles them, the run's addresses wait (privately) for one: never discarded.
+    pending_addresses(settings).add(address_sinks.run_address_pairs(ctx.con), datetime.now(timezone.utc))
+    return stats
+
+
+def pending_addresses(settings: Settings) -> PendingAddresses:
+    """The private file of addresses waiting for resolution, for ``settings.db``."""
+    return PendingAddresses(settings.config_dir, settings.db, settings.unresolved_keep_days)
 
 
 def leadfeeder(ctx: RunContext) -> dict:
@@ -219,61 +228,79 @@ def leadfeeder(ctx: RunContext) -> dict:
 
 
 def resolve(ctx: RunContext) -> dict:
-    """Stage: the run's addresses → networks → companies (lists, cache, then RDAP).
+    """Stage: the run's and the waiting addresses → networks → companies (lists, cache, then RDAP)."""
+    return resolve_addresses_stage(ctx, online=not ctx.settings.offline)
 
-    Addresses exist only in the run's temporary table, filled by ``ingest``
-    in the same run, and — for lookups a registry failed — in a short retry
-    queue beside the secret (``config_dir``, 0600, never in DuckDB), which the
-    next run empties. Without either, this stage re-applies lists, overrides
-    and classification to what is stored.
+
+def resolve_addresses_stage(ctx: RunContext, online: bool) -> dict:
+    """Match addresses to networks, ask the registries (when ``online``) within the budget, attribute.
+
+    Addresses exist only in the run's temporary table (filled by ``ingest``)
+    and in the private pending file (``config_dir``, 0600, never in DuckDB),
+    which keeps every address that has no final answer yet — offline, over
+    the budget, a registry's bad night — for ``unresolved_keep_days``.
     """
     con, settings = ctx.con, ctx.settings
     now = datetime.now(timezone.utc)
-    stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "rdap_requests": 0,
-             "rdap_networks": 0, "rdap_not_found": 0, "rdap_failed": 0, "unresolved": 0, "retried": 0}
-    retry = RetryQueue(settings.config_dir / "retry-addresses.json")
-    queued = retry.load(now)
-    has_addresses = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'run_addresses'"
-    ).fetchall()[0][0]
+    stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "unresolved": 0,
+             "rdap_requests": 0, "rdap_networks": 0, "rdap_searches": 0, "rdap_search_results": 0,
+             "rdap_not_found": 0, "rdap_failed": 0, "rdap_deferred": 0, "rdap_unavailable": 0, "retried": 0}
+    pending = pending_addresses(settings)
+    queued = pending.load(now)
     if queued:
-        network_sinks.add_run_addresses(con, queued, replace=not has_addresses)
-        has_addresses, stats["retried"] = 1, len(queued)
-    fetched: list[Network] = []
-    probes: list[tuple[str, int]] = []
-    failed: list[str] = []
+        address_sinks.add_run_addresses(con, queued)
+        stats["retried"] = len(queued)
+    known_file = settings.data_dir / "networks" / "known-organisations.csv"
+    known = load_known_organisations(known_file)
+    with database.transaction(con):
+        rules = RULES_VERSION + (known_file.read_text(encoding="utf-8") if known_file.exists() else "")
+        stats["networks_reclassified"] = network_sinks.reclassify(con, lambda n: classify(n, known), rules, now)
+    has_addresses = address_sinks.has_run_addresses(con)
+    resolution = Resolution()
     if has_addresses:
-        network_sinks.match_addresses(con, now)
+        address_sinks.match_addresses(con, now)
+        work = [_pending(row) for row in address_sinks.addresses_to_resolve(con)]
         stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
-        todo = network_sinks.addresses_to_look_up(con)
-        stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(todo)
-        if todo and not settings.offline:
+        stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(work)
+        if work and online:
             client = RdapClient(settings.rdap_url,
                                 http=registry_client(settings, settings.rdap_min_interval, "application/rdap+json"))
-            known = load_known_organisations(settings.data_dir / "networks" / "known-organisations.csv")
-            fetched, probes, failed = lookup_networks(todo, client, known, stats)
-        elif todo:
-            log.info("--offline: %d addresses not in any list or cache stay unresolved", len(todo))
+            resolution = resolve_addresses(work, client, known, settings.rdap_max_requests, stats)
+        elif work:
+            log.info("offline: %d addresses wait for a run that may ask the registries", len(work))
+    waiting: list[tuple[str, str]] = []
     try:
         with database.transaction(con):
-            network_sinks.store_networks(con, fetched, now, settings.network_ttl_days)
-            network_sinks.store_probes(con, probes, now)
+            network_sinks.store_networks(con, resolution.networks, now, settings.network_ttl_days)
+            network_sinks.store_searches(con, resolution.searches, now, settings.network_ttl_days)
+            network_sinks.store_probes(con, resolution.probes, now, settings.network_ttl_days)
             if has_addresses:
-                network_sinks.match_addresses(con, now)
-                network_sinks.attribute_pending(con)
+                address_sinks.match_addresses(con, now)
+                address_sinks.attribute_addresses(con)
                 stats["shared_networks"] = network_sinks.mark_shared_networks(con)
                 matched = con.execute("SELECT count(*) FROM address_matches").fetchall()[0][0]
                 stats["unresolved"] = stats["addresses"] - matched
-                stats["resolved_by_rdap"] = matched - stats["resolved_from_lists_or_cache"]
-                retry_rows = con.execute(
-                    "SELECT client_key, address FROM run_addresses WHERE address IN (SELECT unnest(?))", [failed]
-                ).fetchall()
-            network_sinks.refresh_attribution(con)
+                waiting = address_sinks.unsettled_addresses(con, exclude=resolution.not_found)
+                stats["resolved_by_rdap"] = stats["addresses"] - stats["resolved_from_lists_or_cache"] - len(waiting) \
+                    - len(resolution.not_found)
+            companies.refresh(con)
     finally:
-        con.execute("DROP TABLE IF EXISTS temp.address_matches")
+        address_sinks.drop_matches(con)
     if has_addresses:
-        retry.save(retry_rows, now)
+        pending.keep_only(waiting, now)
+    stats["addresses_pending"] = len(waiting)
+    if waiting:
+        log.info("%d addresses wait for resolution by a later run (kept %d days)", len(waiting),
+                 settings.unresolved_keep_days)
     return stats
+
+
+def _pending(row: tuple) -> PendingAddress:
+    """One row of :func:`sinks.addresses.addresses_to_resolve` as the resolver takes it."""
+    client_key, address, number, network_id, start_ip, end_ip, start_num, end_num, search_base = row
+    match = None if network_id is None else KnownRange(
+        network_id, start_ip, end_ip, int(start_num), int(end_num), False, search_base)
+    return PendingAddress(client_key, address, int(number), match)
 
 
 def registry_client(settings: Settings, min_interval: float, accept: str) -> PoliteClient:
@@ -319,7 +346,33 @@ def enrich(ctx: RunContext) -> dict:
             register_sinks.remember_query(con, kind, query, location, ids, now, ttl)
         return register_sinks.entries(con, ids or [], now)
 
+    def match_name(name: str, city: str | None = None, website: str | None = None):
+        candidates = register_sinks.local_candidates(con, name, now)
+        best = best_match(name, candidates, city, website)
+        for query in ([] if best else search_queries(name)):
+            candidates += search("name", query)
+            best = best_match(name, candidates, city, website)
+            if best:
+                break
+        return best
+
     with database.transaction(con):
+        # A Finnish organisation the register knows is classified by its industry, whatever words
+        # its name contains: networks that only words made non-companies are checked first.
+        stats["networks_by_register"] = 0
+        for network_id, name in register_sinks.keyword_network_holders(con):
+            try:
+                best = match_name(name)
+            except (RetryableError, PermanentError) as exc:
+                stats["register_failed"] += 1
+                log.warning("register lookup for a network's holder failed, left for a later run: %s", exc)
+                continue
+            if best and privacy.business_id_key(secret, best.company.business_id) not in erased:
+                stats["networks_by_register"] += register_sinks.classify_network_by_register(
+                    con, network_id, best.company)
+        if stats["networks_by_register"]:
+            network_sinks.apply_overrides(con)
+            companies.refresh(con)
         for company_id, business_id, name, country, city, website in register_sinks.companies_to_enrich(con, now, ttl):
             stats["companies_checked"] += 1
             try:
@@ -335,13 +388,7 @@ def enrich(ctx: RunContext) -> dict:
                     register_sinks.apply_match(con, company_id, None, "outside-finland", None, None, now)
                     continue
                 else:
-                    candidates = register_sinks.local_candidates(con, name, now)
-                    best = best_match(name, candidates, city, website)
-                    for query in ([] if best else search_queries(name)):
-                        candidates += search("name", query)
-                        best = best_match(name, candidates, city, website)
-                        if best:
-                            break
+                    best = match_name(name, city, website)
                     match = (best.company, best.method, best.confidence, best.matched_name) if best else None
             except (RetryableError, PermanentError) as exc:
                 stats["register_failed"] += 1
@@ -366,7 +413,7 @@ def enrich(ctx: RunContext) -> dict:
         stats["networks_by_industry"] = register_sinks.classify_by_industry(con)
         privacy.apply_objections(con, secret)
         network_sinks.apply_overrides(con)
-        network_sinks.refresh_attribution(con)
+        companies.refresh(con)
     return stats
 
 
@@ -493,11 +540,11 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
             with database.transaction(ctx.con):
                 if action == "forget":
                     rows = privacy.forget(ctx.con, secret, kind, value, now)
-                    if kind == "ip":  # nor may the address wait in the retry queue
+                    if kind == "ip":  # nor may the address wait for resolution
                         from enrich.clients import client_key
 
-                        rows["retry_queue"] = RetryQueue(ctx.settings.config_dir / "retry-addresses.json").drop(
-                            client_key(secret, value.strip()))
+                        rows["pending_addresses"] = pending_addresses(ctx.settings).drop(
+                            client_key(secret, value.strip()), now)
                     ctx.compact = True  # erased rows must not linger in free blocks of the file
                     return {"forgotten": rows}
                 if action == "object":
@@ -521,7 +568,7 @@ def load(ctx: RunContext) -> dict:
     """Stage: pending pageviews → visits (sessions); companies' first and last visits."""
     stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
     with database.transaction(ctx.con):
-        network_sinks.refresh_attribution(ctx.con)
+        companies.refresh(ctx.con)
         privacy.link_contacts(ctx.con)
     return stats
 
@@ -613,8 +660,11 @@ def import_network_list(path: Path, source: str) -> Callable[[RunContext], dict]
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, str(path), line_no, reason])
             network_sinks.store_networks(ctx.con, [classify(n, known) for n in networks], now, None)
-            network_sinks.refresh_attribution(ctx.con)
-        return {"networks_imported": len(networks), "rows_rejected": len(rejects)}
+        # Addresses that waited for want of a network may find theirs in the list: attribute them now.
+        stats = resolve_addresses_stage(ctx, online=False)
+        return {"networks_imported": len(networks), "rows_rejected": len(rejects),
+                "addresses_attributed": stats["addresses"] - stats["unresolved"],
+                "addresses_pending": stats["addresses_pending"]}
 
     return networks_import
 
@@ -635,7 +685,7 @@ def classify_network(cidr: str, kind: str) -> Callable[[RunContext], dict]:
     def networks_classify(ctx: RunContext) -> dict:
         with database.transaction(ctx.con):
             network_sinks.set_override(ctx.con, str(block), kind, datetime.now(timezone.utc))
-            network_sinks.refresh_attribution(ctx.con)
+            companies.refresh(ctx.con)
         affected = ctx.con.execute(
             "SELECT count(*) FROM networks WHERE kind_rule = 'operator-override' AND kind = ?", [kind]
         ).fetchall()[0][0]

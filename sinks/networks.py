@@ -1,23 +1,27 @@
-"""The network cache in DuckDB: storing ranges, matching addresses, overrides, attribution.
+"""The network cache in DuckDB: ranges, relation searches, probes, overrides and classification.
 
-Set-based: a run's addresses are matched against every known range with one
-range join (longest prefix wins, operator and licensed lists first), and
-attribution to companies is one UPDATE per table. Addresses themselves only
-ever live in the run's temporary table ``run_addresses``.
+Every range fetched or listed is kept in ``networks`` with the rule that
+classified it; ``network_searches`` and ``address_probes`` remember what the
+registries already said inside ranges that may hold assignments, so a second
+night asks nothing about them. Set-based writes, bound parameters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
-from enrich.networks import Network, block_number, to_number
+from enrich.networks import LIST_SOURCES, Network, to_number
+from sinks import companies
 
-#: Sources whose ranges are tried before the RDAP cache.
-LIST_SOURCES = ("operator", "licensed")
+#: Rules decided from what was seen in the pipeline, not from the registry's record:
+#: classifying the record again must not undo them (overrides are re-applied afterwards).
+_DATA_RULES = ("many-visitors", "register-industry")
 
 
 def store_networks(
@@ -28,29 +32,29 @@ def store_networks(
         return 0
     expires = fetched_at + timedelta(days=ttl_days) if ttl_days else None
     plain = ("network_id", "start_ip", "end_ip", "cidr", "netname", "org_name", "country", "source",
-             "org_handle", "registry_type", "remarks", "handle", "business_id")
-    columns = {name: [getattr(n, name) for n in networks] for name in plain}
+             "org_handle", "registry_type", "remarks", "handle", "business_id", "registrant", "parent_id",
+             "search_base")
+    columns = {name: pa.array([getattr(n, name) for n in networks], pa.string()) for name in plain}
     columns.update(
-        kind=[n.kind or "unknown" for n in networks],
+        kind=pa.array([n.kind or "unknown" for n in networks], pa.string()),
         expires_in=[n.source not in LIST_SOURCES for n in networks],
         start_num=[str(n.start_num) for n in networks],  # 128-bit: through text, cast in SQL
         end_num=[str(n.end_num) for n in networks],
-        kind_rule=[n.rule for n in networks],
+        kind_rule=pa.array([n.rule for n in networks], pa.string()),
         kind_signals=[json.dumps(list(n.signals)) for n in networks],
-        provisional=[n.rule == "broad-allocation" for n in networks],
+        provisional=[not n.is_leaf for n in networks],
     )
-    table = pa.table(columns)
-    con.register("incoming_networks", table)
+    con.register("incoming_networks", pa.table(columns))
     con.execute(
         """
         INSERT OR REPLACE INTO networks
             (network_id, start_ip, end_ip, cidr, netname, org_name, country, kind, source,
              fetched_at, expires_at, start_num, end_num, org_handle, registry_type, remarks, handle,
-             business_id, kind_rule, kind_signals, provisional)
+             business_id, kind_rule, kind_signals, provisional, registrant, parent_id, search_base)
         SELECT network_id, start_ip, end_ip, cidr, netname, org_name, country, kind, source,
                $fetched, CASE WHEN expires_in THEN CAST($expires AS TIMESTAMPTZ) END,
                CAST(start_num AS UHUGEINT), CAST(end_num AS UHUGEINT), org_handle, registry_type, remarks, handle,
-               business_id, kind_rule, CAST(kind_signals AS JSON), provisional
+               business_id, kind_rule, CAST(kind_signals AS JSON), provisional, registrant, parent_id, search_base
         FROM incoming_networks
         """,
         {"fetched": fetched_at, "expires": expires},
@@ -60,73 +64,88 @@ def store_networks(
     return len(networks)
 
 
-def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:
-    """The run's lookup candidates, (client_key, address), as TEMP table ``run_addresses``."""
-    add_run_addresses(con, pairs, replace=True)
-
-
-def add_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]], replace: bool = False) -> None:
-    """Create (``replace``) or extend the TEMP table ``run_addresses``."""
-    numbers = [to_number(address) for _, address in pairs]  # each address parsed once
-    con.register(
-        "address_rows",
-        pa.table({
-            "client_key": [key for key, _ in pairs],
-            "address": [address for _, address in pairs],
-            "ip_num": [str(n) for n in numbers],
-            "block": [str(block_number(n)) for n in numbers],
-        }),
-    )
-    select = ("SELECT DISTINCT client_key, address, CAST(ip_num AS UHUGEINT) AS ip_num, "
-              "CAST(block AS UHUGEINT) AS block FROM address_rows")
-    if replace:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE run_addresses AS {select}")
-    else:
-        con.execute(f"INSERT INTO run_addresses {select} WHERE client_key NOT IN (SELECT client_key FROM run_addresses)")
-    con.unregister("address_rows")
-
-
-def match_addresses(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """Each run address's network, as TEMP table ``address_matches``.
-
-    Operator and licensed lists first, then the most specific unexpired
-    cached range. Addresses with no match are absent.
-    """
+def store_searches(
+    con: duckdb.DuckDBPyConnection, searches: list[tuple[str, str, str]], now: datetime, ttl_days: int
+) -> None:
+    """Remember ranges a relation search listed completely: (searched network, start_ip, end_ip)."""
+    if not searches:
+        return
+    con.register("search_rows", pa.table({
+        "network_id": [n for n, _, _ in searches],
+        "start_num": [str(to_number(start)) for _, start, _ in searches],
+        "end_num": [str(to_number(end)) for _, _, end in searches],
+    }))
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE address_matches AS
-        SELECT a.client_key, a.address, a.ip_num, n.network_id, n.provisional, n.source
-        FROM run_addresses a
-        JOIN networks n ON a.ip_num BETWEEN n.start_num AND n.end_num
-        WHERE n.source IN ('operator', 'licensed') OR n.expires_at IS NULL OR n.expires_at > $now
-        QUALIFY row_number() OVER (
-            PARTITION BY a.client_key
-            ORDER BY n.source IN ('operator', 'licensed') DESC, n.end_num - n.start_num, n.network_id
-        ) = 1
+        INSERT INTO network_searches
+        SELECT network_id, CAST(start_num AS UHUGEINT), CAST(end_num AS UHUGEINT), $now, $expires FROM search_rows
         """,
-        {"now": now},
+        {"now": now, "expires": now + timedelta(days=ttl_days)},
     )
+    con.unregister("search_rows")
+    con.execute("DELETE FROM network_searches WHERE expires_at <= ?", [now])
 
 
-def addresses_to_look_up(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
-    """(address, provisional) of run addresses that no list or fresh cache entry settles, by number.
+def store_probes(con: duckdb.DuckDBPyConnection, probes: list[tuple[str, str]], now: datetime, ttl_days: int) -> None:
+    """Remember (client_key, network_id): the network a lookup of that very address answered with."""
+    con.execute("DELETE FROM address_probes WHERE expires_at <= ?", [now])
+    if not probes:
+        return
+    con.register("probe_rows", pa.table({"client_key": [k for k, _ in probes], "network_id": [n for _, n in probes]}))
+    con.execute(
+        "INSERT OR REPLACE INTO address_probes SELECT DISTINCT client_key, network_id, $now, $expires FROM probe_rows",
+        {"now": now, "expires": now + timedelta(days=ttl_days)},
+    )
+    con.unregister("probe_rows")
 
-    A hit on a broad allocation is provisional: a smaller assignment may hold
-    the address, so it is looked up again — once per /24 or /48 block, after
-    which ``network_probes`` remembers the answer until the range expires.
+
+def reclassify(con: duckdb.DuckDBPyConnection, classify: Callable[[Network], Network], rules: str, now: datetime) -> int:
+    """Classify cached registry networks again when the rules (``rules``: a fingerprint) have changed.
+
+    Only what the registry said is read back, so an upgrade or an edited
+    ``known-organisations.csv`` takes effect on the next run, not when the
+    cache expires. Returns how many networks changed.
     """
+    fingerprint = hashlib.sha256(rules.encode()).hexdigest()
+    stored = con.execute("SELECT value FROM pipeline_state WHERE key = 'classification'").fetchall()
+    if stored and stored[0][0] == fingerprint:
+        return 0
     rows = con.execute(
         """
-        SELECT a.address, m.network_id IS NOT NULL AS provisional
-        FROM run_addresses a LEFT JOIN address_matches m USING (client_key)
-        WHERE m.network_id IS NULL
-           OR (m.provisional AND m.source = 'rdap'
-               AND NOT EXISTS (SELECT 1 FROM network_probes p
-                               WHERE p.network_id = m.network_id AND p.block = a.block))
-        ORDER BY a.ip_num
-        """
+        SELECT start_ip, end_ip, netname, registrant, org_handle, country, registry_type, remarks, handle,
+               parent_id, search_base, org_name, kind, kind_rule
+        FROM networks WHERE source = 'rdap' AND kind_rule NOT IN (SELECT unnest($rules))
+        """,
+        {"rules": list(_DATA_RULES)},
     ).fetchall()
-    return [(address, provisional) for address, provisional in rows]
+    changed = []
+    for (start, end, netname, registrant, handle_, country, type_, remarks, handle, parent, base, org, kind,
+         rule) in rows:
+        network = classify(Network(start_ip=start, end_ip=end, source="rdap", netname=netname, registrant=registrant,
+                                   org_name=registrant, org_handle=handle_, country=country, registry_type=type_,
+                                   remarks=remarks, handle=handle, parent_id=parent, search_base=base))
+        if (network.org_name, network.kind, network.rule) != (org, kind, rule):
+            changed.append(network)
+    if changed:
+        con.register("reclassified", pa.table({
+            "network_id": [n.network_id for n in changed],
+            "org_name": pa.array([n.org_name for n in changed], pa.string()),
+            "kind": [n.kind for n in changed],
+            "kind_rule": [n.rule for n in changed],
+            "kind_signals": [json.dumps(list(n.signals)) for n in changed],
+            "provisional": [not n.is_leaf for n in changed],
+        }))
+        con.execute(
+            """
+            UPDATE networks SET org_name = r.org_name, kind = r.kind, kind_rule = r.kind_rule,
+                   kind_signals = CAST(r.kind_signals AS JSON), provisional = r.provisional
+            FROM reclassified r WHERE networks.network_id = r.network_id
+            """
+        )
+        con.unregister("reclassified")
+        apply_overrides(con)
+    con.execute("INSERT OR REPLACE INTO pipeline_state VALUES ('classification', ?, ?)", [fingerprint, now])
+    return len(changed)
 
 
 def set_override(con: duckdb.DuckDBPyConnection, cidr: str, kind: str, now: datetime) -> None:
@@ -155,85 +174,7 @@ def apply_overrides(con: duckdb.DuckDBPyConnection) -> None:
         WHERE networks.network_id = o.network_id
         """
     )
-    # A network that is no longer a company attributes nothing; one that is gets its
-    # organisation's key: the Business ID when a list gave one, else a key of its name.
-    con.execute(
-        r"""
-        UPDATE networks SET company_id = k.company_id
-        FROM (
-            SELECT network_id, CASE
-                WHEN kind <> 'company' THEN NULL
-                WHEN business_id IS NOT NULL THEN business_id
-                WHEN org_name IS NOT NULL
-                    THEN 'org-' || left(sha256(lower(trim(regexp_replace(org_name, '\s+', ' ', 'g')))
-                                               || '|' || upper(coalesce(country, ''))), 16)
-            END AS company_id
-            FROM networks
-        ) k
-        WHERE networks.network_id = k.network_id AND networks.company_id IS DISTINCT FROM k.company_id
-        """
-    )
-
-
-def attribute_pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Give pageviews and visits their network, by the run's address matches.
-
-    Pending pageviews always; stored ones only where no network was known
-    (an address whose lookup failed on an earlier night).
-    """
-    updated = 0
-    for table, only_unknown in (("pending_pageviews", False), ("pageviews", True), ("visits", True)):
-        updated += con.execute(
-            f"""
-            UPDATE {table} SET network_id = m.network_id
-            FROM address_matches m
-            WHERE {table}.client_key = m.client_key {"AND " + table + ".network_id IS NULL" if only_unknown else ""}
-            """
-        ).fetchall()[0][0]
-    return updated
-
-
-def refresh_attribution(con: duckdb.DuckDBPyConnection) -> None:
-    """Re-derive every stored visit's company from its network's current kind, and the companies."""
-    # A network's organisation key, through any alias it was merged into.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE network_companies AS
-        SELECT n.network_id, coalesce(a.company_id, n.company_id) AS company_id
-        FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
-        """
-    )
-    for table in ("pending_pageviews", "pageviews", "visits"):
-        con.execute(
-            f"""
-            UPDATE {table} SET company_id = n.company_id
-            FROM network_companies n
-            WHERE {table}.network_id = n.network_id AND {table}.company_id IS DISTINCT FROM n.company_id
-            """
-        )
-    con.execute("DROP TABLE temp.network_companies")
-    con.execute(
-        """
-        INSERT INTO companies (company_id, business_id, name, country, kind, match_method, match_confidence)
-        SELECT company_id, any_value(business_id), any_value(org_name), any_value(country), 'company',
-               any_value(source || ':' || kind_rule), 1.0
-        FROM networks WHERE company_id IS NOT NULL
-          AND company_id NOT IN (SELECT alias_id FROM company_aliases)
-        GROUP BY company_id
-        ON CONFLICT (company_id) DO NOTHING
-        """
-    )
-    con.execute(
-        """
-        UPDATE companies SET first_seen = s.first_seen, last_seen = s.last_seen
-        FROM (SELECT company_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM (
-                  SELECT company_id, started_at AS first_seen, ended_at AS last_seen FROM visits
-                  UNION ALL
-                  SELECT company_id, first_visit, last_visit FROM company_sources
-              ) WHERE company_id IS NOT NULL GROUP BY company_id) s
-        WHERE companies.company_id = s.company_id
-        """
-    )
+    companies.assign_network_companies(con)
 
 
 def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None = None) -> int:
@@ -241,7 +182,7 @@ def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None =
 
     Lists and operator overrides are left alone: the operator knows better.
     """
-    from enrich.networks import SHARED_VISITORS_PER_DAY
+    from enrich.classify import SHARED_VISITORS_PER_DAY
 
     limit = threshold or SHARED_VISITORS_PER_DAY
     changed = con.execute(
@@ -269,20 +210,3 @@ def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None =
             """
         )
     return changed
-
-
-def store_probes(con: duckdb.DuckDBPyConnection, probes: list[tuple[str, int]], now: datetime) -> None:
-    """Remember (network_id, block) pairs asked about inside broad allocations."""
-    if not probes:
-        return
-    con.register("probe_rows", pa.table({"network_id": [n for n, _ in probes], "block": [str(b) for _, b in probes]}))
-    con.execute(
-        """
-        INSERT INTO network_probes
-        SELECT DISTINCT network_id, CAST(block AS UHUGEINT), $now FROM probe_rows r
-        WHERE NOT EXISTS (SELECT 1 FROM network_probes p
-                          WHERE p.network_id = r.network_id AND p.block = CAST(r.block AS UHUGEINT))
-        """,
-        {"now": now},
-    )
-    con.unregister("probe_rows")

@@ -119,6 +119,8 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
         column, key = ("client_key", client_key(secret, value.strip())) if kind == "ip" else ("visitor_key", value.strip())
         for table in VISIT_TABLES:
             delete(table, f"{column} = ?", [key])
+        if kind == "ip":
+            delete("address_probes", "client_key = ?", [key])
         _suppress(con, "ip" if kind == "ip" else "visitor", key, now)
     elif kind == "business-id":
         if not ytunnus.is_valid(value):

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
+from enrich.classify import INDUSTRY_KINDS, industry_kind
 from enrich.matching import normalise
 from enrich.ytj import Company
+from sinks import companies
 
 
 def store_entries(
@@ -133,13 +135,8 @@ def apply_match(
         "SELECT company_id FROM companies WHERE business_id = ? AND company_id <> ?", [company.business_id, company_id]
     ).fetchall()
     if existing:
-        target = existing[0][0]
-        con.execute("INSERT OR REPLACE INTO company_aliases VALUES (?, ?)", [company_id, target])
-        con.execute("UPDATE company_aliases SET company_id = ? WHERE company_id = ?", [target, company_id])
-        for table in ("visits", "pageviews", "pending_pageviews", "company_sources"):
-            con.execute(f"UPDATE {table} SET company_id = ? WHERE company_id = ?", [target, company_id])
-        con.execute("DELETE FROM companies WHERE company_id = ?", [company_id])
-        return target
+        companies.merge_into(con, company_id, existing[0][0])
+        return existing[0][0]
     con.execute(
         """
         UPDATE companies SET business_id = $bid, name = $name, country = 'FI', company_form = $form,
@@ -157,19 +154,56 @@ def apply_match(
 
 
 def classify_by_industry(con: duckdb.DuckDBPyConnection) -> int:
-    """Networks of registered telecom operators (TOL 61) are ISPs, of hosting firms (TOL 631) hosting.
+    """Company networks whose registered organisation is a telecom operator (TOL 61), a hosting firm
+    (631), a public body (84) or a school (85) take that kind.
 
-    Lists and operator overrides are left alone.
+    Lists, operator overrides and findings from the data (many visitors) are left alone.
     """
-    return con.execute(
+    con.register("industry_kinds", pa.table({"prefix": [p for p, _ in INDUSTRY_KINDS],
+                                             "kind": [k for _, k in INDUSTRY_KINDS]}))
+    changed = con.execute(
         """
-        UPDATE networks SET kind = CASE WHEN c.industry_code LIKE '61%' THEN 'isp' ELSE 'hosting' END,
-               kind_rule = 'register-industry',
-               kind_signals = to_json(['register industry ' || c.industry_code || ' ' || coalesce(c.industry, '')
-                                       || ' of ' || c.name])
-        FROM companies c
-        WHERE networks.company_id = c.company_id AND networks.kind = 'company'
-          AND networks.source = 'rdap' AND networks.kind_rule <> 'operator-override'
-          AND (c.industry_code LIKE '61%' OR c.industry_code LIKE '631%')
+        UPDATE networks SET kind = m.kind, kind_rule = 'register-industry',
+               kind_signals = to_json(['register industry ' || m.industry_code || ' ' || coalesce(m.industry, '')
+                                       || ' of ' || m.name || ' (' || m.business_id || ')'])
+        FROM (
+            SELECT a.alias_id, c.industry_code, c.industry, c.name, c.business_id, k.kind
+            FROM (SELECT alias_id, company_id FROM company_aliases
+                  UNION ALL SELECT company_id, company_id FROM companies) a
+            JOIN companies c ON c.company_id = a.company_id
+            JOIN industry_kinds k ON starts_with(c.industry_code, k.prefix)
+            QUALIFY row_number() OVER (PARTITION BY a.alias_id ORDER BY length(k.prefix) DESC) = 1
+        ) m
+        WHERE networks.company_id = m.alias_id AND networks.kind = 'company'
+          AND networks.source = 'rdap' AND networks.kind_rule NOT IN ('operator-override', 'many-visitors')
         """
     ).fetchall()[0][0]
+    con.unregister("industry_kinds")
+    return changed
+
+
+def keyword_network_holders(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(network_id, organisation) of Finnish networks that only words made non-companies: the register decides."""
+    return con.execute(
+        """
+        SELECT network_id, org_name FROM networks
+        WHERE source = 'rdap' AND kind_rule = 'keyword' AND upper(coalesce(country, '')) = 'FI'
+          AND org_name IS NOT NULL ORDER BY network_id
+        """
+    ).fetchall()
+
+
+def classify_network_by_register(con: duckdb.DuckDBPyConnection, network_id: str, company: Company) -> bool:
+    """A network whose holder the register knows takes the kind its industry says; True if it changed."""
+    kind = industry_kind(company.industry_code)
+    if kind is None:
+        return False
+    return con.execute(
+        """
+        UPDATE networks SET kind = $kind, kind_rule = 'register-industry',
+               kind_signals = to_json([$signal]) WHERE network_id = $id AND kind <> $kind
+        """,
+        {"kind": kind, "id": network_id,
+         "signal": f"register: {company.name} ({company.business_id}), industry {company.industry_code} "
+                   f"{company.industry or ''}: {kind}, whatever words its name contains"},
+    ).fetchall()[0][0] > 0

@@ -37,7 +37,7 @@ from enrich.weblogs import (
 )
 from sinks import faults
 from sinks.database import transaction
-from sinks.networks import load_run_addresses
+from sinks.addresses import load_run_addresses
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from enrich.networks import Network, classify, load_known_organisations, parse_network_list
+from enrich.classify import classify, industry_kind, is_registry_handle, load_known_organisations, remark_lines
+from enrich.matching import legal_name
+from enrich.networks import Network, parse_network_list, status_is_leaf
 
 KNOWN = load_known_organisations(Path(__file__).resolve().parents[1] / "data" / "networks" / "known-organisations.csv")
 
 
-def net(**kw):
-    base = dict(start_ip="185.213.44.0", end_ip="185.213.44.255", source="rdap", registry_type="ASSIGNED PA")
+def net(holder=None, **kw):
+    """A registry network; ``holder`` is the organisation object's name."""
+    base = dict(start_ip="185.213.44.0", end_ip="185.213.44.255", source="rdap", registry_type="ASSIGNED PA",
+                registrant=holder, org_name=holder)
     base.update(kw)
     return Network(**base)
 
@@ -18,21 +22,22 @@ def net(**kw):
 @pytest.mark.parametrize(
     ("network", "kind", "rule"),
     [
-        (net(org_name="Kalliodata Oy", netname="KALLIODATA-NET"), "company", "organisation-entity"),
-        (net(org_name="Example Oy", netname="EXAMPLE-DSL-POOL"), "isp", "keyword"),
-        (net(org_name="Example Oy", remarks="Kiinteän laajakaistan asiakkaat"), "isp", "keyword"),
-        (net(org_name="Example Oy", remarks="FTTH residential customers"), "isp", "keyword"),
-        (net(org_name="Example Oy", netname="EX-MOBILE-CGNAT"), "mobile", "keyword"),
-        (net(org_name="Example Oy", netname="EX-LTE-5G"), "mobile", "keyword"),
-        (net(org_name="Example Oy", remarks="Cloud VPS hosting"), "hosting", "keyword"),
-        (net(org_name="Example Oy", netname="EX-COLO"), "hosting", "keyword"),
-        (net(org_name="Helsingin yliopisto", netname="HY-NET"), "education", "keyword"),
-        (net(org_name="Valtiovarainministeriö", netname="VM-NET"), "government", "keyword"),
-        (net(org_name="Elisa Oyj", netname="ELISA-BLOCK"), "isp", "known-organisation"),
-        (net(org_name="Amazon Technologies Inc."), "hosting", "known-organisation"),
-        (net(org_name="UpCloud Ltd"), "hosting", "known-organisation"),
-        (net(org_name="Example Telecom Oy", start_ip="84.0.0.0", end_ip="84.255.255.255",
-             registry_type="ALLOCATED PA"), "isp", "broad-allocation"),
+        (net("Kalliodata Oy", netname="KALLIODATA-NET"), "company", "organisation-entity"),
+        (net("Example Oy", netname="EXAMPLE-DSL-POOL"), "isp", "keyword"),
+        (net("Example Oy", remarks="Kiinteän laajakaistan asiakkaat"), "isp", "keyword"),
+        (net("Example Oy", remarks="FTTH residential customers"), "isp", "keyword"),
+        (net("Example Oy", netname="EX-MOBILE-CGNAT"), "mobile", "keyword"),
+        (net("Example Oy", netname="EX-LTE-5G"), "mobile", "keyword"),
+        (net("Example Oy", remarks="Cloud VPS hosting"), "hosting", "keyword"),
+        (net("Example Oy", netname="EX-COLO"), "hosting", "keyword"),
+        (net("Helsingin yliopisto", netname="HY-NET"), "education", "keyword"),
+        (net("Valtiovarainministeriö", netname="VM-NET"), "government", "keyword"),
+        (net("Helsingin kaupunki", netname="HEL-CITY"), "government", "keyword"),
+        (net("Elisa Oyj", netname="ELISA-BLOCK"), "isp", "known-organisation"),
+        (net("Amazon Technologies Inc."), "hosting", "known-organisation"),
+        (net("UpCloud Ltd"), "hosting", "known-organisation"),
+        (net("Example Telecom Oy", start_ip="84.0.0.0", end_ip="84.255.255.255", registry_type="ALLOCATED PA"),
+         "isp", "broad-allocation"),
         (net(netname="SOMETHING"), "unknown", "no-organisation"),
     ],
 )
@@ -42,17 +47,129 @@ def test_rules(network, kind, rule):
     assert decided.signals, "every decision records what it saw"
 
 
+@pytest.mark.parametrize(
+    ("holder", "netname"),
+    [
+        ("Kaapelitehdas Oy", "KAAPELITEHDAS-NET"),
+        ("Asiakastieto Oy", "ASIAKASTIETO-HKI"),
+        ("Kaupunkiliikenne Oy", "KAUPUNKILIIKENNE"),
+        ("Mobiilitiimi Oy", "MOBIILITIIMI-NET"),
+        ("Softcolor Oy", "SOFTCOLOR-LAN"),
+        ("Colosseum Consulting Oy", "COLOSSEUM"),
+        ("Kiinteistö Oy Kaapelitalo", "KAAPELITALO"),
+        ("Esimerkki Mobiili Oy", "ESIMERKKI-MOBIILI"),
+    ],
+)
+def test_words_inside_a_business_name_are_no_evidence(holder, netname):
+    decided = classify(net(holder, netname=netname), KNOWN)
+    assert (decided.kind, decided.rule, decided.org_name) == ("company", "organisation-entity", holder)
+
+
+def test_keywords_match_word_starts_not_insides():
+    assert classify(net(netname="SOFTCOLOR", remarks="Kalliodata"), KNOWN).kind == "unknown"
+    assert classify(net("Kalliodata", netname="KD-COLO1"), KNOWN).kind == "hosting"
+    assert classify(net("Kalliodata", netname="KD-KAAPELITV"), KNOWN).kind == "isp"
+    # the same words describing the network (outside the legal name) still count
+    assert classify(net("Esimerkki Oy", remarks="Esimerkki Oy residential fibre"), KNOWN).kind == "isp"
+    assert classify(net(remarks="China Mobile Communications Corporation | Mobile Communications Network Operator",
+                        registry_type="ALLOCATED PORTABLE", start_ip="111.0.0.0", end_ip="111.63.255.255"),
+                    KNOWN).kind == "mobile"
+
+
 def test_an_isp_assignment_to_a_business_customer_names_the_customer():
-    assignment = net(start_ip="80.248.161.0", end_ip="80.248.161.15", org_name="Elisa Oyj",
-                     netname="TURUNTERAS-NET", remarks="Turun Teräs Oyj | Turku")
+    assignment = net("Elisa Oyj", start_ip="80.248.161.0", end_ip="80.248.161.15", netname="TURUNTERAS-NET",
+                     remarks="Turun Teräs Oyj | Turku")
     decided = classify(assignment, KNOWN)
     assert (decided.kind, decided.rule, decided.org_name) == ("company", "isp-customer-assignment", "Turun Teräs Oyj")
+    # a customer whose name carries a trap word is still the customer
+    kaapeli = net("Elisa Oyj", start_ip="80.248.161.0", end_ip="80.248.161.15", netname="KAAPELITEHDAS-NET",
+                  remarks="Kaapelitehdas Oy")
+    assert classify(kaapeli, KNOWN).org_name == "Kaapelitehdas Oy"
+    # a PA assignment without any organisation object: the description names the customer
+    bare = net(start_ip="80.248.161.0", end_ip="80.248.161.7", netname="KALLIODATA-NET", remarks="Kalliodata Oy | Helsinki")
+    assert (classify(bare, KNOWN).kind, classify(bare, KNOWN).org_name) == ("company", "Kalliodata Oy")
     # ...but an ISP's pool assignment is never a customer
-    pool = net(start_ip="80.248.161.0", end_ip="80.248.161.15", org_name="Elisa Oyj", netname="ELISA-DSL-POOL")
+    pool = net("Elisa Oyj", start_ip="80.248.161.0", end_ip="80.248.161.15", netname="ELISA-DSL-POOL")
     assert classify(pool, KNOWN).kind == "isp"
+    described_pool = net("Elisa Oyj", start_ip="80.248.161.0", end_ip="80.248.161.15", netname="KOTI-4",
+                         remarks="Elisa Oyj dynamic DSL pool")
+    assert classify(described_pool, KNOWN).kind == "isp"
     # ...nor is a large block
-    large = net(start_ip="80.248.0.0", end_ip="80.248.15.255", org_name="Elisa Oyj", netname="CUSTOMER-X")
+    large = net("Elisa Oyj", start_ip="80.248.0.0", end_ip="80.248.15.255", netname="CUSTOMER-X")
     assert classify(large, KNOWN).kind == "isp"
+    # ...and a city on an ISP's connection is a customer, but no lead
+    city = net("Telia Finland Oyj", start_ip="80.221.10.0", end_ip="80.221.10.7", netname="HKI-KAUPUNKI",
+               remarks="Helsingin kaupunki")
+    assert (classify(city, KNOWN).kind, classify(city, KNOWN).org_name) == ("government", "Helsingin kaupunki")
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        net(netname="IANA-NETBLOCK-185", start_ip="185.0.0.0", end_ip="185.255.255.255", registry_type=None),
+        net(netname="RIPE-NCC-MANAGED-ADDRESS-BLOCK", start_ip="0.0.0.0", end_ip="255.255.255.255",
+            registry_type="ALLOCATED UNSPECIFIED"),
+        net("RIPE Network Coordination Centre", netname="RIPE-ERX-193", start_ip="193.0.0.0", end_ip="193.255.255.255",
+            registry_type="DIRECT ALLOCATION"),
+        net("Internet Assigned Numbers Authority", netname="SPECIAL-IPV4", start_ip="192.0.0.0",
+            end_ip="192.0.255.255", registry_type=None),
+        net(netname="ERX-NETBLOCK", start_ip="133.0.0.0", end_ip="133.255.255.255", registry_type="ALLOCATED PORTABLE"),
+    ],
+)
+def test_registry_placeholders_are_never_organisations(network):
+    decided = classify(network, KNOWN)
+    assert (decided.kind, decided.rule, decided.org_name) == ("unknown", "registry-block", None)
+
+
+def test_registry_handles_and_boilerplate_never_name_anything():
+    assert is_registry_handle("ORG-VSA1-AFRINIC") and is_registry_handle("ORG-AFNC1-AFRINIC")
+    assert is_registry_handle("EXAMPLE-MNT") and is_registry_handle("AR1234-RIPE")
+    assert not is_registry_handle("Kalliodata Oy")
+    assert remark_lines("Kalliodata Oy | Some data has been omitted due to server policy | This object was "
+                        "created automatically | please send abuse reports to abuse@example.fi | ****") == ["Kalliodata Oy"]
+    # an organisation object without a name: named from its description, never from its handle
+    nameless = net(org_handle="ORG-XY1-RIPE", netname="XY-NET", remarks="Example Logistics Oy")
+    assert classify(nameless, KNOWN).org_name == "Example Logistics Oy"
+    handle_only = net(org_handle="ORG-TA38-AFRINIC", netname="ORG-TA38-AFRINIC")
+    assert classify(handle_only, KNOWN).org_name is None and classify(handle_only, KNOWN).kind == "unknown"
+
+
+def test_known_organisations_match_netname_and_remarks_when_no_business_holds_the_range():
+    assert classify(net(netname="BT-CORPORATE", remarks="UDC"), KNOWN).kind == "isp"
+    assert classify(net(remarks="Vodacom Bussiness (ASN 36994)"), KNOWN).kind == "mobile"
+    # a named business holding its own range is that business, whatever its remarks mention
+    assert classify(net("Kalliodata Oy", remarks="Kalliodata Oy | uplink Elisa"), KNOWN).kind == "company"
+
+
+def test_large_allocations_are_operators_never_unknown():
+    for holder in (None, "Example Telecom Oy"):
+        wide = net(holder, start_ip="84.0.0.0", end_ip="84.255.255.255", registry_type="ALLOCATED PA")
+        assert classify(wide, KNOWN).kind == "isp"
+
+
+@pytest.mark.parametrize(
+    ("status", "size", "leaf"),
+    [
+        ("ASSIGNED PA", 256, True), ("ASSIGNED PI", 1 << 16, True), ("ALLOCATED-ASSIGNED PA", 256, True),
+        ("ASSIGNED ANYCAST", 256, True), ("Assigned", 256, True), ("REASSIGNED", 256, True),
+        ("DIRECT ASSIGNMENT", 1 << 12, True), ("assigned", 1, True), ("ASSIGNED PORTABLE", 256, True),
+        ("ALLOCATED PA", 256, False), ("SUB-ALLOCATED PA", 256, False), ("LIR-PARTITIONED PA", 1 << 10, False),
+        ("AGGREGATED-BY-LIR", 1 << 80, False), ("ALLOCATED UNSPECIFIED", 1 << 32, False),
+        ("DIRECT ALLOCATION", 256, False), ("REALLOCATED", 256, False), ("allocated", 256, False),
+        ("re-allocated", 1 << 16, False), ("ALLOCATED PORTABLE", 1 << 16, False),
+        (None, 1 << 12, False), ("LEGACY", 1 << 16, False), (None, 256, True), ("LEGACY", 1024, True),
+    ],
+)
+def test_registry_status_decides_what_can_hide_inside(status, size, leaf):
+    assert status_is_leaf(status, size, True) is leaf
+
+
+def test_legal_names_and_industries():
+    assert legal_name("Kuituverkko Lappi Oy residential fibre") == "Kuituverkko Lappi Oy"
+    assert legal_name("Triara.com, S.A. de C.V.") == "Triara.com, S.A. de C.V."
+    assert legal_name("used as NAT pool") is None and legal_name("Helsingin kaupunki") is None
+    assert [industry_kind(c) for c in ("61100", "63110", "62010", "84110", "85420", None)] == [
+        "isp", "hosting", "company", "government", "education", None]
 
 
 def test_operator_list_kind_wins():

@@ -1,5 +1,5 @@
 """Fault storms from the registries: the run finishes, nothing is attributed wrongly, failures are
-counted in runs, and the next run resolves what was left."""
+counted in runs, and the next run resolves what was left (from the private file of pending addresses)."""
 
 import json
 import re
@@ -71,7 +71,8 @@ def test_a_bad_night_loses_nothing_and_misattributes_nothing(tmp_path, httpserve
     assert all(name == f"Asiakas {net.split('-')[1]} Oy" for net, name in attributed)
     assert stats["rdap_failed"] == first["rdap_failed"]
     # the next (healthy) night resolves what was left, from the private retry queue
-    assert (tmp_path / "cfg" / "retry-addresses.json").exists()
+    waiting = stages.pending_addresses(settings).path
+    assert waiting.exists() and waiting.stat().st_mode & 0o777 == 0o600
     time.sleep(0.5)  # let the last slow answer of the bad night finish
     storm.healthy = True
     before = storm.arrivals
@@ -85,7 +86,7 @@ def test_a_bad_night_loses_nothing_and_misattributes_nothing(tmp_path, httpserve
     assert len(rows) == 13  # every visit now has its network
     assert all((kind == "company") == (name is not None) for _, kind, name in rows)
     assert ("EXAMPLE-DSL-POOL", "isp", None) in rows
-    assert not (tmp_path / "cfg" / "retry-addresses.json").exists()  # emptied: nothing kept longer than needed
+    assert not waiting.exists()  # emptied: nothing kept longer than needed
     # and a rerun of the same logs asks nothing at all
     third = stages.execute(settings, "run", ["ingest", "resolve", "load"])
     assert third["pageviews"] == 0 and third["rdap_requests"] == 0

@@ -1,6 +1,7 @@
 """RDAP: parsing with ipwhois (own fixtures and recorded registry responses) and the client's manners."""
 
 import json
+import re
 import time
 
 import pytest
@@ -87,7 +88,7 @@ def test_429_honours_retry_after_then_succeeds(httpserver):
         Response("slow down", status=429, headers={"Retry-After": "7"}, content_type="text/plain"))
     httpserver.expect_ordered_request("/rdap/ip/185.213.44.1").respond_with_json(payload)
     client, slept = _client(httpserver)
-    assert client.fetch("185.213.44.1")["name"] == "X"
+    assert client.fetch("185.213.44.1")[0]["name"] == "X"
     assert slept == [7.0] and client.requests_sent == 2
 
 
@@ -132,7 +133,7 @@ def test_redirects_are_followed(httpserver):
         Response("", status=302, headers={"Location": httpserver.url_for("/registry/ip/198.51.1.1")}))
     httpserver.expect_request("/registry/ip/198.51.1.1").respond_with_json(payload)
     client, _ = _client(httpserver)
-    assert client.fetch("198.51.1.1")["name"] == "EXAMPLE-NET"
+    assert client.fetch("198.51.1.1")[0]["name"] == "EXAMPLE-NET"
 
 
 def test_other_refusals_are_permanent(httpserver):
@@ -157,3 +158,63 @@ def test_user_agent_names_the_project(httpserver):
     client.fetch("185.213.44.1")
     request, _ = httpserver.log[0]
     assert request.headers["User-Agent"] == "leadpipe/0.1.0"
+
+
+def test_errors_never_carry_the_address(httpserver):
+    httpserver.expect_request("/rdap/ip/185.213.44.1").respond_with_data("no", status=403)
+    client, _ = _client(httpserver)
+    with pytest.raises(PermanentError) as raised:
+        client.fetch("185.213.44.1")
+    assert "185.213.44.1" not in str(raised.value)
+
+
+def test_a_registry_that_stops_answering_is_given_up_for_the_run(httpserver):
+    import socket
+
+    from enrich.http import RegistryUnavailable
+
+    with socket.socket() as closed:  # the registry the bootstrap redirects to refuses every connection
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    httpserver.expect_request(re.compile(r"^/rdap/ip/.+$")).respond_with_handler(
+        lambda r: Response("", status=302, headers={"Location": dead + r.path}))
+    client, _ = _client(httpserver, max_attempts=4, max_consecutive_failures=3)
+    with pytest.raises(RegistryUnavailable) as raised:
+        client.fetch("185.213.44.1")
+    assert client.requests_sent == 6  # three redirects, three refused connections
+    assert "185.213.44.1" not in str(raised.value)
+    with pytest.raises(RegistryUnavailable):
+        client.fetch("185.213.44.2")
+    assert client.requests_sent == 7  # the first hop only: the dead registry is not asked again
+
+
+def test_relation_search_answers(httpserver):
+    from tests.rdap_registry import RdapRegistry, inetnum
+
+    registry = RdapRegistry([inetnum("88.120.0.0/14", "ISP", "ALLOCATED PA", "Elisa Oyj"),
+                             inetnum("88.120.10.0/29", "A", "ASSIGNED PA", "A Oy"),
+                             inetnum("88.121.0.0/16", "B", "SUB-ALLOCATED PA", "B Oy"),
+                             inetnum("88.121.5.0/29", "C", "ASSIGNED PA", "C Oy")], base="/rdap", max_rows=2)
+    httpserver.expect_request(re.compile(r"^/rdap/.+$")).respond_with_handler(registry)
+    client, _ = _client(httpserver)
+    payload, url = client.fetch("88.120.200.1")
+    parent = parse_rdap(payload, "88.120.200.1", url)
+    assert parent.search_base == httpserver.url_for("/rdap") and not parent.is_leaf
+    assert client.search(parent.search_base, "88.120.0.0", "88.123.255.255").too_many
+    block = client.search(parent.search_base, "88.121.0.0", "88.121.255.255")
+    assert [o["name"] for o in block.objects] == ["C"]  # what lies inside B's own range
+    assert client.search(parent.search_base, "88.122.0.0", "88.122.0.255").objects == ()
+    odd = client.search(parent.search_base, "88.120.10.0", "88.120.12.255")  # not one CIDR block: a range handle
+    assert [o["name"] for o in odd.objects] == ["A"]
+    assert registry.requests[-1] == ("rdap-bottom", "88.120.10.0 - 88.120.12.255")
+    registry.relation_search = False
+    assert client.search(parent.search_base, "88.121.0.0", "88.121.255.255").unsupported
+
+
+def test_addresses_are_masked_in_texts():
+    from enrich.redact import mask_addresses
+
+    text = "GET http://127.0.0.1:8080/rdap/ip/185.213.44.10 and /ip/2a00:1234:5678::77, [2001:db8::1]:443 at 10:00:00"
+    masked = mask_addresses(text)
+    assert "185.213.44.10" not in masked and "2a00:1234" not in masked and "2001:db8" not in masked
+    assert masked.endswith("at 10:00:00")
