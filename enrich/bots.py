@@ -1,7 +1,9 @@
 """Bots: a known crawler or tool user agent, or an empty one (PRODUCT.md).
 
 The patterns come from the maintained ``crawler-user-agents`` list plus the
-operator-editable ``data/bots-extra.txt``. They are evaluated by DuckDB
+operator-editable ``data/bots-extra.txt``, which also names bots by shape (a
+URL or contact in the agent, feed readers, HTTP libraries) so that tools no
+list has heard of are caught too. They are evaluated by DuckDB
 (RE2) over the distinct user agents of a run, in chunks small enough that
 RE2 keeps its fast DFA (one alternation of all 1,500 patterns falls back to
 a slow NFA: 270 µs per agent instead of 2 µs).
@@ -17,19 +19,22 @@ import crawleruseragents
 CHUNK = 300
 
 
+def extra_patterns(extra_file: Path | None) -> list[str]:
+    """The operator's patterns: one per line, ``#`` comments and blank lines skipped."""
+    if extra_file is None or not extra_file.exists():
+        return []
+    lines = extra_file.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 @lru_cache(maxsize=4)
 def bot_patterns(extra_file: Path | None) -> tuple[str, ...]:
-    """RE2 alternations, each covering at most CHUNK patterns."""
+    """RE2 alternations, each covering at most CHUNK patterns; the extra ones case-insensitive, last."""
     listed = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
     chunks = ["|".join(listed[i : i + CHUNK]) for i in range(0, len(listed), CHUNK)]
-    if extra_file is not None and extra_file.exists():
-        extra = [
-            line.strip()
-            for line in extra_file.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
-        if extra:
-            chunks.append("(?i)" + "|".join(f"(?:{p})" for p in extra))
+    extra = extra_patterns(extra_file)
+    if extra:
+        chunks.append("(?i)" + "|".join(f"(?:{p})" for p in extra))
     return tuple(chunks)
 
 

@@ -48,6 +48,10 @@ LINE_PATTERN = (
 )
 LINE_FIELDS = ["qprefix", "prefix", "client", "time", "request", "status", "pair", "referrer", "agent", "extra"]
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
+#: Apache's ``%v:%p`` (Debian's ``vhost_combined``): one host, name or address, with a port.
+#: Proxies write X-Forwarded-For without ports, and a list is never one vhost, so a lone
+#: ``host:port`` before the client is the server's own name, never a hop.
+_VHOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\],\"]+):\d{1,5}")
 
 _ROTATION_SUFFIX = re.compile(r"(\.(gz|bz2|xz|zst))$|([.-]\d+)$|([.-]\d{4}-?\d{2}-?\d{2}(-?\d+)?)$")
 _ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
@@ -142,9 +146,15 @@ def download(
 
 @dataclass
 class ReadResult:
-    """What reading a file found besides its lines: damage at the end, if any."""
+    """What reading a file found besides its lines: damage at the end, if any.
+
+    ``stopped_at`` is the text of the last line read before the damage (cut
+    short, when the damage cut it; ``""`` when nothing could be read): the
+    reject's sample, masked like every other sample before it is stored.
+    """
 
     error: str | None = None
+    stopped_at: str | None = None
 
 
 def _open_bytes(path: Path):
@@ -184,10 +194,12 @@ def read_line_batches(
     SQL). The file is read in small pieces (cache-friendly) gathered into
     tables of about ``batch_bytes`` (big enough for DuckDB to parallelise).
     A truncated or corrupt gzip stream ends the file early: the lines before
-    the damage are yielded and ``result.error`` says what happened.
+    the damage are yielded, ``result.error`` says what happened and
+    ``result.stopped_at`` holds the line where reading stopped.
     """
     line_no = 1
     tail = b""
+    last = b""  # the last whole line, for ``stopped_at``
     pending: list[pa.RecordBatch] = []
     pending_bytes = 0
 
@@ -211,6 +223,7 @@ def read_line_batches(
                     # long) and drop the rest until its end, counting it once.
                     tail = tail[: MAX_LINE_BYTES + 1]
                 if data:
+                    last = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
                     batch = _lines(data, line_no)
                     line_no += batch.num_rows
                     pending.append(batch)
@@ -221,10 +234,22 @@ def read_line_batches(
         result.error = f"damaged gzip data after line {line_no - 1}: {exc}"
     except OSError as exc:
         result.error = f"read error after line {line_no - 1}: {exc}"
+    if result.error:
+        result.stopped_at = (tail or last).decode("utf-8", errors="backslashreplace").strip(" \t\r\n")
     if tail:
         pending.append(_lines(tail, line_no))
     if pending:
         yield flush()
+
+
+def is_vhost_port(token: str) -> bool:
+    """Whether a token before the client is Apache's ``%v:%p``: a virtual host with its port.
+
+    ``www.example.fi:443``, ``127.0.1.1:80`` and ``[::1]:80`` are; an address
+    without a port (``85.76.1.10``, ``2001:db8::1``) or a comma-separated list
+    is an X-Forwarded-For value (a bare host name, ``%v`` alone, is no address).
+    """
+    return _VHOST_PORT.fullmatch(token) is not None
 
 
 def unescape_field(value: str | None) -> str | None:

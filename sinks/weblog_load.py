@@ -33,7 +33,8 @@ import pyarrow as pa
 from enrich import bots
 from enrich.clients import ProxyPolicy, client_address, client_key, parse_address, truncated_prefix, visitor_key
 from enrich.weblogs import (
-    LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, read_line_batches, unescape_field,
+    LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, is_vhost_port, read_line_batches,
+    unescape_field,
 )
 from sinks import faults
 from sinks.database import transaction
@@ -51,6 +52,27 @@ ASSET_PATTERN = (
 #: IP addresses are masked in reject samples: no raw address is stored.
 MASK_V4 = r"\b\d{1,3}(\.\d{1,3}){3}\b"
 MASK_V6 = r"\b(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*)"
+#: A line cut short (a log read while it is written, a damaged gzip) may end inside an
+#: address: "85.76.1" is a /24 and matches neither pattern above, so a dotted or
+#: colon-separated number at the very end is masked too.
+MASK_CUT = r"(\b\d{1,3}(\.\d{0,3}){1,3}|\b[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{0,4}){1,7})$"
+#: Every reject, a line's or a damaged file's, is stored by this one statement, so
+#: every sample is masked alike: masked first, then cut at 500 characters, so that no
+#: cut leaves a part of an address unmasked.
+_INSERT_REJECTS = """
+INSERT INTO rejects
+SELECT $run_id, source, line_no, reason,
+       left(regexp_replace(regexp_replace(regexp_replace(raw, $v4, '[ip]', 'g'), $v6, '[ip]', 'g'), $cut, '[ip]'), 500)
+FROM (
+    SELECT source, line_no, reason, raw FROM fresh WHERE reason IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY source, reason ORDER BY line_no) <= $samples
+    UNION ALL
+    -- a damaged file: its sample is the line where reading stopped
+    SELECT source, NULL, reason, sample FROM file_problems
+)
+"""
+_PROBLEMS_SCHEMA = pa.schema([("source", pa.string()), ("reason", pa.string()), ("sample", pa.string())])
+
 
 _FAST = "NOT (starts_with(l, '\"') OR contains(l, '\\\"'))"
 # Most lines have no escaped quote and no quoted prefix: for them, splitting at
@@ -100,17 +122,19 @@ WITH src AS (
     FROM fields
 ), classified AS (
     SELECT *,
+           CASE WHEN l = '' THEN 'empty line'
+                WHEN too_long THEN 'line too long'
+                WHEN NOT ok THEN 'not an Apache/Nginx common or combined log line'
+                WHEN ts IS NULL THEN 'bad timestamp'
+           END AS reason,
            ok AND ts IS NOT NULL AND is_get AND (status BETWEEN 200 AND 299 OR status = 304)
               AND NOT regexp_matches(split_part(target, '?', 1), $assets) AS candidate
     FROM parsed
 )
 SELECT $file_id AS file_id, line_no, line_hash,
-       CASE WHEN NOT ok THEN l END AS raw,
-       CASE WHEN l = '' THEN 'empty line'
-            WHEN too_long THEN 'line too long'
-            WHEN NOT ok THEN 'not an Apache/Nginx common or combined log line'
-            WHEN ts IS NULL THEN 'bad timestamp'
-       END AS reason,
+       -- every reject, whatever its reason, keeps its line for the sample
+       CASE WHEN reason IS NOT NULL THEN l END AS raw,
+       reason,
        ts,
        client_field,
        coalesce(qprefix, list_filter(extras, lambda x: regexp_full_match(x, $xff_like))[1]) AS forwarded,
@@ -176,7 +200,7 @@ def _stage_files(
             if on_progress:
                 on_progress(source.location, batch.num_rows)
         if result.error:
-            problems.append({"source": source.location, "reason": result.error})
+            problems.append({"source": source.location, "reason": result.error, "sample": result.stopped_at})
     return problems
 
 
@@ -307,9 +331,12 @@ def _client_of(field_text: str | None, forwarded: str | None, policy: ProxyPolic
     tokens = (field_text or "").replace(", ", ",").split(" ")
     remote_list = tokens[-1].split(",")
     # A vhost or an unquoted X-Forwarded-For list may stand before the client.
+    # "%v:%p" is dropped first: read as a hop, the server's own address (public,
+    # untrusted) would become every visitor's address.
+    prefix = [t for t in tokens[:-1] if not is_vhost_port(t)]
     chain = [forwarded] if forwarded else []
-    if len(tokens) > 1 and all(_looks_like_ips(t) for t in tokens[:-1]):
-        chain.append(",".join(tokens[:-1]))
+    if prefix and all(_looks_like_ips(t) for t in prefix):
+        chain.append(",".join(prefix))
     chain.extend(remote_list[:-1])
     return client_address(remote_list[-1], ",".join(chain) or None, policy)
 
@@ -325,7 +352,7 @@ def _utm(name: str) -> str:
     )
 
 
-def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table) -> dict:
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, problems: list[dict]) -> dict:
     con.register("visitor_map", visitors)
     pageviews = con.execute(
         f"""
@@ -353,16 +380,12 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table) -> d
     con.unregister("visitor_map")
     _unescape(con, run_id)
     con.execute("INSERT INTO log_lines SELECT stream, line_hash, occurrence, ts, ? FROM fresh", [run_id])
+    con.register("file_problems", pa.Table.from_pylist(problems, schema=_PROBLEMS_SCHEMA))
     con.execute(
-        """
-        INSERT INTO rejects
-        SELECT $run_id, source, line_no, reason,
-               left(regexp_replace(regexp_replace(raw, $v4, '[ip]', 'g'), $v6, '[ip]', 'g'), 500)
-        FROM fresh WHERE reason IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY source, reason ORDER BY line_no) <= $samples
-        """,
-        {"run_id": run_id, "v4": MASK_V4, "v6": MASK_V6, "samples": REJECT_SAMPLES},
+        _INSERT_REJECTS,
+        {"run_id": run_id, "samples": REJECT_SAMPLES, "v4": MASK_V4, "v6": MASK_V6, "cut": MASK_CUT},
     )
+    con.unregister("file_problems")
     parsed, rejected, bot_requests, candidates = con.execute(
         """
         SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL),
@@ -445,12 +468,8 @@ def ingest_logs(
         _classify_agents(con, options)
         visitors = _visitor_map(con, options)
         with transaction(con):
-            counts = _write(con, run_id, visitors)
+            counts = _write(con, run_id, visitors, problems)
             faults.point("ingest:before-commit")
-            for problem in problems:
-                con.execute(
-                    "INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)", [run_id, problem["source"], problem["reason"]]
-                )
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")

@@ -5,10 +5,15 @@ duplicated; formats other than common/combined (IIS W3C, JSON, HAProxy) are
 rejected line by line with a reason, never a crash.
 """
 
+import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from enrich import bots
+from enrich.weblogs import LINE_FIELDS, LINE_PATTERN, ReadResult, read_line_batches
+from flows.config import DEFAULT_DATA_DIR
 from tests.conftest import SHARED, ingest
 
 LOGS = SHARED / "reference" / "logs"
@@ -24,8 +29,11 @@ def test_reference_log_loads(con, path: Path, shared):
         f"bots={stats['bot_requests']} pageviews={stats['pageviews']} visits={stats['visits']}"
     )
     assert stats["lines_read"] == stats["lines_parsed"] + stats["lines_rejected"] + stats["duplicate_lines"]
-    rejects = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    rejects, without_sample = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE sample IS NULL) FROM rejects"
+    ).fetchall()[0]
     assert rejects <= stats["lines_rejected"] + len(stats["file_errors"])
+    assert without_sample == 0  # every reject keeps its (masked) sample
 
 
 EXPECTED_PARSED = {
@@ -62,3 +70,57 @@ def test_no_client_address_from_the_logs_is_stored(con, shared):
         text = con.execute(f"SELECT string_agg(CAST(t AS VARCHAR), '|') FROM {table} t").fetchall()[0][0] or ""
         leaked = [a for a in addresses if a in text]
         assert not leaked, f"{table} holds {leaked[:3]}"
+
+
+# A browser's user agent, the shape every modern browser sends (and many a scanner copies).
+_BROWSER_TOKENS = (
+    r"( (Chrome|Chromium|CriOS|FxiOS|Version|Edg|EdgA|EdgiOS|OPR|SamsungBrowser|YaBrowser|Vivaldi)/[\w.]+)*"
+)
+_BROWSER_SHAPE = re.compile(
+    rf"^Mozilla/5\.0 \([^()]*\) (AppleWebKit/[\d.]+\+? \(KHTML, like Gecko\){_BROWSER_TOKENS}( Mobile(/\w+)?)?"
+    rf" Safari/[\d.]+{_BROWSER_TOKENS}|Gecko/\d+ Firefox/[\d.]+)$"
+)
+# A user agent signed with a URL, a web address or an e-mail contact.
+_SIGNED = re.compile(r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+def _bot_verdicts(con, agents: list[str], patterns: list[str]) -> dict[str, bool]:
+    con.execute("CREATE OR REPLACE TEMP TABLE agents (agent VARCHAR)")
+    con.executemany("INSERT INTO agents VALUES (?)", [[a] for a in agents])
+    condition = bots.bot_condition("agent", 1, len(patterns))
+    return dict(con.execute(f"SELECT agent, {condition} FROM agents", patterns).fetchall())
+
+
+@pytest.fixture(scope="module")
+def real_agents() -> list[str]:
+    """The distinct user agents of every reference log, as the ingest's line pattern finds them."""
+    con = duckdb.connect()
+    agents: set[str] = set()
+    for path in FILES:
+        for batch in read_line_batches(path, ReadResult()):
+            con.register("batch", batch)
+            rows = con.execute(
+                "SELECT DISTINCT regexp_extract(trim(line, ' \t\r\n'), $pattern, $fields).agent FROM batch",
+                {"pattern": LINE_PATTERN, "fields": LINE_FIELDS},
+            ).fetchall()
+            con.unregister("batch")
+            agents.update(agent for (agent,) in rows if agent)
+    con.close()
+    return sorted(agents)
+
+
+def test_signed_user_agents_in_the_real_logs_are_bots(con, shared, real_agents):
+    signed = [agent for agent in real_agents if _SIGNED.search(agent)]
+    assert len(signed) > 50
+    patterns = list(bots.bot_patterns(DEFAULT_DATA_DIR / "bots-extra.txt"))
+    missed = [agent for agent, is_bot in _bot_verdicts(con, signed, patterns).items() if not is_bot]
+    assert missed == []
+
+
+def test_browser_shaped_user_agents_in_the_real_logs_match_no_extra_pattern(con, shared, real_agents):
+    """No pattern of bots-extra.txt, by name or by shape, takes a browser's user agent, real or copied."""
+    browsers = [agent for agent in real_agents if _BROWSER_SHAPE.match(agent)]
+    assert len(browsers) > 500
+    for pattern in bots.extra_patterns(DEFAULT_DATA_DIR / "bots-extra.txt"):
+        matched = [agent for agent, is_bot in _bot_verdicts(con, browsers, [f"(?i){pattern}"]).items() if is_bot]
+        assert matched == [], f"{pattern!r} takes browsers: {matched[:3]}"
