@@ -71,6 +71,8 @@ PARENT_STATUSES = frozenset({
     "DIRECT ALLOCATION", "REALLOCATED", "REALLOCATION", "ALLOCATION", "ALLOCATED",  # ARIN, LACNIC
     "ALLOCATED PORTABLE", "ALLOCATED NON-PORTABLE",  # APNIC
 })
+#: Leaf statuses of an assignment an LIR (an ISP) made from its own range, to a customer or a pool.
+LIR_ASSIGNMENTS = frozenset({"ASSIGNED PA", "ASSIGNED", "REASSIGNED", "REASSIGNMENT", "ASSIGNED NON-PORTABLE"})
 #: An unknown status (LEGACY, none at all) on a range this large may hold assignments.
 UNKNOWN_STATUS_PARENT_V4 = 1 << 12  # a /20
 UNKNOWN_STATUS_PARENT_V6 = 1 << 96  # a /32
@@ -138,6 +140,11 @@ class Network:
     def is_leaf(self) -> bool:
         """Final for every address inside: an operator's list entry, or a leaf registry status."""
         return self.source in LIST_SOURCES or status_is_leaf(self.registry_type, self.size, self.is_v4)
+
+    @property
+    def from_lir(self) -> bool:
+        """An ISP's assignment from its own range: its neighbours are likely the ISP's other customers."""
+        return " ".join((self.registry_type or "").upper().split()) in LIR_ASSIGNMENTS
 
     @property
     def network_id(self) -> str:

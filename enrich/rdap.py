@@ -20,6 +20,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from urllib.parse import quote
+from urllib.request import build_opener
 
 from ipwhois.exceptions import IPDefinedError
 from ipwhois.net import Net
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 #: What ipwhois wants besides the payload; leadpipe asks no ASN service.
 _NO_ASN = {"asn_registry": None, "asn": None, "asn_cidr": None, "asn_country_code": None,
            "asn_date": None, "asn_description": None}
+#: ipwhois builds a proxy-aware opener per address unless given one; it never uses it here (the
+#: payload is fetched already), so one shared opener saves most of the parsing time.
+_UNUSED_OPENER = build_opener()
 #: Remarks titled as descriptions (RPSL ``descr``) come first: that is where customers are named.
 _DESCRIPTION_TITLES = {"description", "descr", ""}
 
@@ -110,7 +114,7 @@ def parse_rdap(payload: dict, address: str, url: str | None = None, parent_id: s
         PermanentError: the payload is not an RDAP network object.
     """
     try:
-        parsed = RDAP(Net(address)).lookup(
+        parsed = RDAP(Net(address, proxy_opener=_UNUSED_OPENER)).lookup(
             response=payload, root_ent_check=False, depth=0, asn_data=dict(_NO_ASN), bootstrap=True
         )
     except IPDefinedError:
@@ -190,6 +194,11 @@ class RdapClient:
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise PermanentError(f"RDAP lookup refused: HTTP {answer.status}")
         return answer.body, answer.url
+
+    def parent(self, base: str, start: str, end: str) -> dict | None:
+        """The network holding ``start``..``end`` one level up (``rdap-up``); None if none or not served."""
+        answer = self.http.fetch(f"{base.rstrip('/')}/ips/rirSearch1/rdap-up/{search_path(start, end)}")
+        return answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
 
     def search(self, base: str, start: str, end: str) -> SearchAnswer:
         """The assignments inside ``start``..``end`` (``rdap-bottom``) at the registry ``base``."""

@@ -20,6 +20,7 @@ waits in :class:`PendingAddresses` for a later run.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
 import json
@@ -40,6 +41,20 @@ log = logging.getLogger("leadpipe")
 
 #: A range spanning more blocks than this is checked directly instead of through the block index.
 _INDEXED_BLOCKS = 4096
+#: More waiting addresses than this in a customer assignment's /16 (IPv6 /32): ask for its parent.
+NEIGHBOURS = 3
+
+
+def _area(number: int) -> tuple[bool, int]:
+    """The /16 (IPv4) or /32 (IPv6) around an address: where an ISP's customers are likely neighbours."""
+    v4 = is_v4_number(number)
+    return v4, number >> (16 if v4 else 96)
+
+
+def _area_bounds(area: tuple[bool, int]) -> tuple[int, int]:
+    v4, prefix = area
+    shift = 16 if v4 else 96
+    return prefix << shift, ((prefix + 1) << shift) - 1
 
 
 @dataclass(frozen=True)
@@ -53,11 +68,12 @@ class KnownRange:
     end_num: int
     final: bool  # a leaf status or an operator's list: nothing hides inside
     search_base: str | None = None
+    from_lir: bool = False  # an ISP's assignment from its own range
 
     @classmethod
     def of(cls, network: Network) -> "KnownRange":
         return cls(network.network_id, network.start_ip, network.end_ip, network.start_num, network.end_num,
-                   network.is_leaf, network.search_base)
+                   network.is_leaf, network.search_base, network.from_lir)
 
     def contains(self, number: int) -> bool:
         return self.start_num <= number <= self.end_num
@@ -137,7 +153,10 @@ class _Resolver:
         self.result = Resolution()
         self.fetched, self.covered = RangeIndex(), RangeIndex()
         self.probed: set[str] = set()
-        self.searched: set[tuple[str, str]] = set()  # ranges asked in this run, whatever the answer
+        self.stored: set[str] = set()
+        self.areas_asked: set[tuple[bool, int]] = set()
+        self.numbers: list[int] = []  # every pending address, sorted: how many wait near a range
+        self.searched: set[tuple[str, str, str]] = set()  # (relation, start, end) asked in this run
         self.too_many: set[str] = set()  # networks whose search must go block by block
         self.no_search: set[str] = set()  # registries that do not serve relation searches after all
 
@@ -146,7 +165,8 @@ class _Resolver:
 
     def _store(self, network: Network) -> KnownRange:
         known = KnownRange.of(network)
-        if all(n.network_id != network.network_id for n in self.result.networks):
+        if network.network_id not in self.stored:
+            self.stored.add(network.network_id)
             self.result.networks.append(network)
             self.fetched.add(known)
         return known
@@ -162,24 +182,85 @@ class _Resolver:
         network = self._store(classify(parse_rdap(payload, pending.address, url), self.known))
         self.probed.add(pending.client_key)
         self.result.probes.append((pending.client_key, network.network_id))
+        if network.final and network.from_lir and network.search_base:
+            self.discover_parent(network, pending)
 
-    def search(self, parent: KnownRange, pending: PendingAddress) -> bool:
-        """List the assignments inside ``parent`` (or the visitor's block of it); False: look up instead."""
-        whole = parent.network_id not in self.too_many
-        start, end = (parent.start_ip, parent.end_ip) if whole else _block_range(pending.number, parent)
-        if (start, end) in self.searched or not self._spend():
+    def discover_parent(self, leaf: KnownRange, pending: PendingAddress) -> None:
+        """A customer's assignment with more visitors around it: list its parent's assignments at once.
+
+        When at least :data:`NEIGHBOURS` other waiting addresses share the leaf's
+        /16 (IPv6 /32), one ``rdap-up`` finds the range it was assigned from,
+        and one search of that range settles every customer inside it — instead
+        of one lookup per customer.
+        """
+        area = _area(leaf.start_num)
+        if area in self.areas_asked or leaf.search_base in self.no_search:
+            return
+        if self.waiting_near(area) <= NEIGHBOURS or not self._spend():
+            return
+        self.areas_asked.add(area)
+        payload = self.client.parent(leaf.search_base, leaf.start_ip, leaf.end_ip)
+        self.stats["rdap_searches"] += 1
+        address = _first_address(payload) if payload else None
+        if address is None:
+            return
+        parent = self._store(classify(replace(parse_rdap(payload, address), search_base=leaf.search_base), self.known))
+        if not parent.final:
+            self.search(parent, pending, by_block=False)
+
+    def waiting_near(self, area: tuple[bool, int]) -> int:
+        first, last = _area_bounds(area)
+        return bisect.bisect_right(self.numbers, last) - bisect.bisect_left(self.numbers, first)
+
+    def search(self, parent: KnownRange, pending: PendingAddress, by_block: bool = True) -> bool:
+        """List the assignments inside ``parent`` — or, when it is too large and ``by_block``, inside
+        the visitor's /24 (/48) block of it; False: look the address up instead.
+
+        ``rdap-bottom`` never lists an object that holds the whole range asked
+        about, so when a block's listing leaves the visitor outside every object
+        in it, one ``rdap-up`` says what holds the block (a pool, a customer's
+        /22, a reseller's range) before the block counts as settled.
+        """
+        if parent.network_id not in self.too_many:
+            listed = self._list(parent, parent.network_id, parent.start_ip, parent.end_ip)
+            if listed is not None:
+                return listed
+            self.too_many.add(parent.network_id)
+        if not by_block:
             return False
-        self.searched.add((start, end))
+        start, end = _block_range(pending.number, parent)
+        if ("rdap-bottom", start, end) not in self.searched:
+            if not self._list(parent, parent.network_id, start, end, cover=False):
+                return False
+            inside = self.fetched.best(pending.number)
+            if inside is not None and inside.final and inside.end_num - inside.start_num < parent.end_num - parent.start_num:
+                return True  # the visitor sits in an assignment the block's listing named
+        if ("rdap-up", start, end) in self.searched or not self._spend():
+            return False
+        self.searched.add(("rdap-up", start, end))
+        payload = self.client.parent(parent.search_base, start, end)
+        self.stats["rdap_searches"] += 1
+        address = _first_address(payload) if payload else None
+        if address is None:
+            return False  # the registry does not say what holds the block: ask about the address
+        holder = self._store(classify(replace(parse_rdap(payload, address, parent_id=parent.network_id),
+                                              search_base=parent.search_base), self.known))
+        if not holder.final:  # nothing between the block and its holder: the listing was complete
+            self._cover(parent.network_id, start, end)
+        return True
+
+    def _list(self, parent: KnownRange, searched_id: str, start: str, end: str, cover: bool = True) -> bool | None:
+        """``rdap-bottom`` for ``start``..``end``: True when listed completely, None when too many."""
+        if ("rdap-bottom", start, end) in self.searched or not self._spend():
+            return False
+        self.searched.add(("rdap-bottom", start, end))
         answer = self.client.search(parent.search_base, start, end)
         self.stats["rdap_searches"] += 1
         if answer.unsupported:
             self.no_search.add(parent.search_base)
             return False
         if answer.too_many:
-            if not whole:
-                return False
-            self.too_many.add(parent.network_id)
-            return self.search(parent, pending)
+            return None
         complete = True
         for payload in answer.objects:
             address = _first_address(payload)
@@ -193,10 +274,13 @@ class _Resolver:
                 continue
             self.stats["rdap_search_results"] += 1
             self._store(classify(replace(network, search_base=parent.search_base), self.known))
-        if complete:  # a result that could not be read leaves its range to per-address lookups
-            self.covered.add(KnownRange(parent.network_id, start, end, to_number(start), to_number(end), True))
-            self.result.searches.append((parent.network_id, start, end))
+        if complete and cover:  # a result that could not be read leaves its range to per-address lookups
+            self._cover(searched_id, start, end)
         return complete
+
+    def _cover(self, searched_id: str, start: str, end: str) -> None:
+        self.covered.add(KnownRange(searched_id, start, end, to_number(start), to_number(end), True))
+        self.result.searches.append((searched_id, start, end))
 
     def settle(self, pending: PendingAddress) -> None:
         """Spend requests on one address until something final answers for it (or nothing may be spent)."""
@@ -231,6 +315,7 @@ def resolve_addresses(
                 "rdap_not_found", "rdap_failed", "rdap_deferred", "rdap_unavailable"):
         stats.setdefault(key, 0)
     resolver = _Resolver(client, known, budget, stats)
+    resolver.numbers = sorted(item.number for item in pending)
     for item in pending:
         try:
             resolver.settle(item)

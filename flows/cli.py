@@ -129,7 +129,8 @@ def print_summary(stats: dict, db: Path) -> None:
     table.add_column("value", justify="right")
     for key in (
         "files", "lines_read", "lines_parsed", "lines_rejected", "duplicate_lines", "lines_out_of_window",
-        "bot_requests", "pageviews", "visits", "visits_touched", "addresses", "rdap_requests",
+        "bot_requests", "pageviews", "visits", "visits_touched", "addresses", "rdap_requests", "rdap_searches",
+        "addresses_pending",
         "register_matches", "leadfeeder_rows", "contacts", "report_companies",
     ):
         if key in stats:

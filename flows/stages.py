@@ -29,6 +29,7 @@ from enrich.classify import RULES_VERSION, classify, load_known_organisations
 from enrich.resolution import KnownRange, PendingAddress, PendingAddresses, Resolution, resolve_addresses
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient
+from enrich.redact import mask_addresses
 from enrich.weblogs import LogSource, download, expand_locations, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
@@ -168,7 +169,10 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
     with progress_reporter(show_progress) as on_progress:
         stats = ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
     # Until a resolve stage settles them, the run's addresses wait (privately) for one: never discarded.
-    pending_addresses(settings).add(address_sinks.run_address_pairs(ctx.con), datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    waiting = pending_addresses(settings)
+    waiting.add(address_sinks.run_address_pairs(ctx.con), now)
+    stats["addresses_pending"] = len(waiting.load(now))
     return stats
 
 
@@ -628,7 +632,8 @@ def execute(
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """An exception as the one line shown to the operator and kept in ``runs.error``: no client address."""
+    text = mask_addresses(str(exc)).strip().splitlines()
     first = text[0] if text else ""
     if isinstance(exc, LeadpipeError):
         return first or exc.__class__.__name__

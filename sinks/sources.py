@@ -8,7 +8,6 @@ that the enrich stage will match to the register (and merge by Business ID).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from stdnum.fi import ytunnus
 
 from enrich.leadfeeder import LeadRow
 from enrich.matching import domain, normalise
+from sinks import companies
 
 
 def source_key(row: LeadRow) -> str:
@@ -73,7 +73,7 @@ def upsert_source_rows(
         elif site and site in by_domain:
             company_id, how = by_domain[site], "matched_website"
         else:
-            company_id = business_id or "src-" + hashlib.sha256("|".join(map(str, name_key)).encode()).hexdigest()[:16]
+            company_id = business_id or companies.source_company_id(row.name, country)
             how = "companies_new"
             con.execute(
                 """

@@ -8,7 +8,8 @@ serves:
   ``/ips/rirSearch1/{rdap-bottom|rdap-down}/{prefix}/{length}`` or the
   URL-encoded range handle ``a.b.c.d - e.f.g.h``: ``{"ipSearchResults": [...]}``,
   HTTP 400 "Too Many Rows" above ``max_rows`` (RIPE caps at 10,000), an empty
-  array for nothing found; without relation searches, 501 (or ``search_status``).
+  array for nothing found; ``rdap-up``/``rdap-top``: the one object holding the
+  range (404 if none); without relation searches, 501 (or ``search_status``).
 
 Every object is an RDAP ``ip network`` shaped as RIPE serves it: the
 maintainer listed as registrant (vCard kind ``individual``), the organisation
@@ -86,13 +87,24 @@ class RdapRegistry:
     def __post_init__(self) -> None:
         self.objects = sorted(self.objects, key=lambda o: (o.version, o.first, -o.last))
         self._firsts = [(o.version, o.first) for o in self.objects]
+        # Objects by the /16 (IPv6: /32) blocks they overlap; larger ones are few and kept apart.
+        self._buckets: dict[tuple[int, int], list[Inetnum]] = {}
+        self._wide: list[Inetnum] = []
+        for o in self.objects:
+            shift = 16 if o.version == 4 else 96
+            first, last = o.first >> shift, o.last >> shift
+            if last - first > 64:
+                self._wide.append(o)
+                continue
+            for bucket in range(first, last + 1):
+                self._buckets.setdefault((o.version, bucket), []).append(o)
 
     # --- the registry's own lookups ---
 
     def _holding(self, version: int, first: int, last: int) -> list[Inetnum]:
         """Objects containing the whole of first..last."""
-        stop = bisect.bisect_right(self._firsts, (version, first))
-        return [o for o in self.objects[:stop] if o.version == version and o.first <= first and o.last >= last]
+        near = self._buckets.get((version, first >> (16 if version == 4 else 96)), [])
+        return [o for o in (*near, *self._wide) if o.version == version and o.first <= first and o.last >= last]
 
     def _inside(self, version: int, first: int, last: int) -> list[Inetnum]:
         start = bisect.bisect_left(self._firsts, (version, first))
@@ -170,7 +182,7 @@ class RdapRegistry:
             self.requests.append((relation, target))
             if not self.relation_search:
                 return _error(self.search_status, "Not Implemented")
-            if relation not in {"rdap-bottom", "rdap-down"}:
+            if relation not in {"rdap-bottom", "rdap-down", "rdap-up", "rdap-top"}:
                 return _error(400, "Bad Request")
             try:
                 if " - " in target:
@@ -181,6 +193,13 @@ class RdapRegistry:
                     first, last = block[0], block[-1]
             except ValueError:
                 return _error(400, "Bad Request")
+            if relation in {"rdap-up", "rdap-top"}:  # one object: the smallest (largest) one holding the range
+                holding = [o for o in self._holding(first.version, int(first), int(last))
+                           if (o.first, o.last) != (int(first), int(last))]
+                if not holding:
+                    return _error(404, "Not Found")
+                pick = min if relation == "rdap-up" else max
+                return _json(self.render(pick(holding, key=lambda o: o.last - o.first), root))
             found = self.bottom(first.version, int(first), int(last), down=relation == "rdap-down")
             if len(found) > self.max_rows:
                 return _error(400, "Too Many Rows", f"more than {self.max_rows} results")

@@ -143,3 +143,31 @@ def test_register_import_reads_a_wrapped_json_inside_a_zip(tmp_path, httpserver,
         archive.writestr("companies.json", json.dumps({"totalResults": 2, "companies": REGISTER[:2]}))
     settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
     assert stages.execute(settings, "register import", [stages.import_register(bundle)])["register_entries"] == 2
+
+
+def test_the_register_decides_both_ways_whatever_words_a_name_contains(tmp_path, httpserver):
+    """A Finnish holder that only words made a non-company (a netname and a name without a legal form)
+    is a company when the register knows it with an ordinary industry; a telecom stays an ISP."""
+    from tests.register_set import bid
+    from tests.ytj_fixtures import company
+
+    kaapeli, tele = bid(4141414), bid(5151515)
+    register = [company(kaapeli, "Kaapelitalo Oy", industry=("68200", "Renting and operating of real estate"),
+                        city="HELSINKI"),
+                company(tele, "Kaupunkiverkko Oy", industry=("61100", "Wired telecommunications activities"),
+                        city="TAMPERE")]
+    networks = [ripe_network("185.213.50.0", "185.213.50.255", "KAAPELITALO-NET", org="Kaapelitalo",
+                             org_handle="ORG-KT1-RIPE"),
+                ripe_network("185.213.51.0", "185.213.51.255", "KAUPUNKIVERKKO-CABLE", org="Kaupunkiverkko",
+                             org_handle="ORG-KV1-RIPE")]
+    httpserver.expect_request(re.compile(r"^/rdap/ip/.+$")).respond_with_handler(Registry(networks))
+    httpserver.expect_request("/ytj/v3/companies").respond_with_handler(YtjServer(register))
+    lines = [combined(client="185.213.50.9"), combined(client="185.213.51.9", ts="24/Nov/2026:10:05:00 +0200")]
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", lines))
+    stats = _run(settings)
+    assert stats["networks_by_register"] == 1
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        rows = con.execute("SELECT netname, kind, kind_rule FROM networks ORDER BY netname").fetchall()
+        attributed = con.execute("SELECT c.business_id FROM visits v JOIN companies c USING (company_id)").fetchall()
+    assert rows == [("KAAPELITALO-NET", "company", "register-industry"), ("KAUPUNKIVERKKO-CABLE", "isp", "keyword")]
+    assert attributed == [(kaapeli,)]
