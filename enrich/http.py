@@ -55,6 +55,8 @@ class PoliteClient:
         max_retry_after: a longer Retry-After gives up for this run instead of waiting.
         max_consecutive_failures: connection failures or timeouts in a row after which a host
             is given up for the run.
+        max_body_bytes: a larger answer is refused (RIPE's 10,000-row searches are about 30 MB).
+        max_read_seconds: however slowly a server trickles its answer, reading stops after this.
         sleep: injectable for tests.
     """
 
@@ -66,6 +68,8 @@ class PoliteClient:
     backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
     max_retry_after: float = 120.0
     max_consecutive_failures: int = 3
+    max_body_bytes: int = 64 << 20
+    max_read_seconds: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
     requests_sent: int = 0
@@ -98,7 +102,10 @@ class PoliteClient:
             self._pace(host)
             self.requests_sent += 1
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)
+                response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False,
+                                            stream=True)
+                if not response.is_redirect:
+                    _read_bounded(response, self.max_body_bytes, self.max_read_seconds)
             except (requests.Timeout, requests.ConnectionError):
                 self._failures[host] = self._failures.get(host, 0) + 1
                 raise
@@ -163,6 +170,30 @@ class PoliteClient:
         if answer.status != 200:
             raise PermanentError(f"{mask_addresses(url)}: HTTP {answer.status}")
         return answer.body
+
+
+def _read_bounded(response: requests.Response, max_bytes: int, max_seconds: float) -> None:
+    """Read the body now, refusing one that is too large or that never ends.
+
+    Raises:
+        PermanentError: more than ``max_bytes``.
+        requests.Timeout: still arriving after ``max_seconds``.
+    """
+    deadline = time.monotonic() + max_seconds
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise PermanentError(f"an answer larger than {max_bytes:,} bytes was refused")
+            if time.monotonic() > deadline:
+                raise requests.Timeout(f"answer still arriving after {max_seconds:.0f} s", request=response.request)
+    except requests.exceptions.ChunkedEncodingError as exc:
+        raise requests.ConnectionError(str(exc), request=response.request) from None
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # what .json() and .text read
 
 
 def _host_of(exc: requests.RequestException) -> str | None:

@@ -179,7 +179,10 @@ class _Resolver:
             self.result.not_found.add(pending.client_key)  # the registry holds nothing here: nothing to wait for
             return
         payload, url = answer
-        network = self._store(classify(parse_rdap(payload, pending.address, url), self.known))
+        answered = parse_rdap(payload, pending.address, url)
+        if not answered.contains(pending.number):
+            raise PermanentError("the registry answered with a range that does not hold the address")
+        network = self._store(classify(answered, self.known))
         self.probed.add(pending.client_key)
         self.result.probes.append((pending.client_key, network.network_id))
         if network.final and network.from_lir and network.search_base:
@@ -201,12 +204,26 @@ class _Resolver:
         self.areas_asked.add(area)
         payload = self.client.parent(leaf.search_base, leaf.start_ip, leaf.end_ip)
         self.stats["rdap_searches"] += 1
-        address = _first_address(payload) if payload else None
-        if address is None:
+        found = self._holder(payload, leaf.start_num, leaf.end_num, None, leaf.search_base)
+        if found is None:
             return
-        parent = self._store(classify(replace(parse_rdap(payload, address), search_base=leaf.search_base), self.known))
+        parent = self._store(found)
         if not parent.final:
             self.search(parent, pending, by_block=False)
+
+    def _holder(self, payload: dict | None, first: int, last: int, parent_id: str | None, base: str | None) -> Network | None:
+        """An ``rdap-up`` answer, if it really holds ``first``..``last`` (and is larger): classified."""
+        address = _first_address(payload) if payload else None
+        if address is None:
+            return None
+        try:
+            network = parse_rdap(payload, address, parent_id=parent_id)
+        except PermanentError:
+            return None
+        if not (network.start_num <= first and last <= network.end_num) or network.size <= last - first + 1:
+            self.stats["rdap_search_rejected"] += 1
+            return None
+        return classify(replace(network, search_base=base), self.known)
 
     def waiting_near(self, area: tuple[bool, int]) -> int:
         first, last = _area_bounds(area)
@@ -240,11 +257,10 @@ class _Resolver:
         self.searched.add(("rdap-up", start, end))
         payload = self.client.parent(parent.search_base, start, end)
         self.stats["rdap_searches"] += 1
-        address = _first_address(payload) if payload else None
-        if address is None:
+        found = self._holder(payload, to_number(start), to_number(end), parent.network_id, parent.search_base)
+        if found is None:
             return False  # the registry does not say what holds the block: ask about the address
-        holder = self._store(classify(replace(parse_rdap(payload, address, parent_id=parent.network_id),
-                                              search_base=parent.search_base), self.known))
+        holder = self._store(found)
         if not holder.final:  # nothing between the block and its holder: the listing was complete
             self._cover(parent.network_id, start, end)
         return True
@@ -268,6 +284,8 @@ class _Resolver:
                 if address is None:
                     raise PermanentError("search result without a start address")
                 network = parse_rdap(payload, address, parent_id=parent.network_id)
+                if not (to_number(start) <= network.start_num and network.end_num <= to_number(end)):
+                    raise PermanentError("a search result outside the range searched")
             except PermanentError:
                 self.stats["rdap_search_rejected"] += 1
                 complete = False

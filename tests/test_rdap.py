@@ -218,3 +218,23 @@ def test_addresses_are_masked_in_texts():
     masked = mask_addresses(text)
     assert "185.213.44.10" not in masked and "2a00:1234" not in masked and "2001:db8" not in masked
     assert masked.endswith("at 10:00:00")
+
+
+def test_huge_and_endless_answers_are_refused(httpserver):
+    httpserver.expect_request("/rdap/ip/185.213.44.1").respond_with_data("x" * 5000, content_type="application/json")
+
+    def trickle(request):
+        def body():
+            while True:
+                time.sleep(0.05)
+                yield b" "
+        return Response(body(), content_type="application/json")
+
+    httpserver.expect_request("/rdap/ip/185.213.44.2").respond_with_handler(trickle)
+    client, _ = _client(httpserver, max_body_bytes=1000, max_read_seconds=0.3, max_attempts=2)
+    with pytest.raises(PermanentError, match="larger than"):
+        client.fetch("185.213.44.1")
+    started = time.monotonic()
+    with pytest.raises(RetryableError, match="still arriving"):
+        client.fetch("185.213.44.2")
+    assert time.monotonic() - started < 5
