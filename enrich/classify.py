@@ -53,8 +53,9 @@ PUBLIC_KEYWORDS: tuple[tuple[str, str], ...] = (
     ("education", r"universi(?:ty|ties|dad|dade|tät|te|tet|teit)|yliopisto|korkeakoulu|\bamk\b|college|school|"
                   r"koulu\b|\bedu\b|\bfunet\b|\bcampus\b|hochschule|högskola|\bsunet\b|\buninett\b"),
     ("government", r"ministry|ministeri|\bgovernment|\bgov\b|\bvaltion\b|\bvaltio\b|\bkaupunki\b|\bkaupungin\b|"
-                   r"\bmunicipal|\bkunta\b|\bkunnan\b|\bcity of\b|\bstadt\b|\bkommune\b|\bkommun\b|"
-                   r"virasto\b|\bhallinto\b|\bpolice\b|\bpoliisi\b"),
+                   r"\bmunicipal|kunta\b|\bkunnan\b|kuntayhtym|\bcity of\b|\bstadt\b|\bkommune\b|\bkommun\b|"
+                   r"virasto\b|hallinto\b|laitos\b|\btilastokeskus|\bpuolustusvoimat|\bvaltori\b|"
+                   r"hyvinvointialue|sairaanhoitopiiri|\bpolice\b|\bpoliisi\b"),
 )
 _ACCESS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in ACCESS_KEYWORDS)
 _PUBLIC = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in PUBLIC_KEYWORDS)
@@ -75,13 +76,18 @@ _BOILERPLATE = re.compile(
     r"due to server policy|this (?:object|output|network|range|block|space)|filtered|abuse|please|"
     r"https?://|www\.|@|whois|\bquer(?:y|ied)\b|to obtain|look up|authoritative|for more information|"
     r"inaccura|personal data|has been (?:removed|omitted)|upgrade from|allocation block|assignments and|"
-    r"geofeed|^[\s*#=-]*$|^\W",
+    r"geofeed|^[\s*#=-]*$|^\W|^\s*c\s*/\s*o\b",
     re.IGNORECASE,
 )
 _HANDLE = re.compile(
-    r"(?:ORG-[A-Z0-9]+-[A-Z]+|[A-Z0-9]+(?:-[A-Z0-9]+)*-(?:MNT|RIPE|AFRINIC|APNIC|AP|ARIN|LACNIC|JP|KR|NICJP))",
+    r"(?:ORG-[A-Z0-9]+-[A-Z]+|[A-Z0-9]+(?:-[A-Z0-9]+)*-(?:MNT|RIPE|AFRINIC|APNIC|AP|ARIN|LACNIC|JP|KR|NICJP)|AS\d+)",
 )
-_NET_SUFFIX = re.compile(r"[-_ ]?(?:net|lan|wan|nw|network|block|range|v6|\d+)$", re.IGNORECASE)
+#: Names registries and ISPs write where an organisation's would stand: never an organisation.
+_PLACEHOLDER = re.compile(
+    r"^\W*(?:private|residential|anonymous|redacted|not disclosed|withheld|customer|asiakas|yksityis|"
+    r"n/?a|none|unknown|data protected|c\s*/\s*o)\b|\bprivate (?:customer|residence|person)\b",
+    re.IGNORECASE,
+)
 #: A business customer's assignment is small: at most a /24 (IPv4) or a /48 (IPv6).
 SMALL_V4, SMALL_V6 = 256, 1 << 80
 #: A network this large is an operator's, not an office's.
@@ -96,7 +102,7 @@ SHARED_VISITORS_PER_DAY = 25
 INDUSTRY_KINDS: tuple[tuple[str, str], ...] = (("631", "hosting"), ("61", "isp"), ("84", "government"),
                                                 ("85", "education"))
 #: Changes whenever a rule here changes: cached networks are classified again.
-RULES_VERSION = "2026-11-26.1"
+RULES_VERSION = "2026-11-26.2"
 
 
 def industry_kind(code: str | None) -> str | None:
@@ -142,23 +148,29 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[0-9a-z]+", fold(text))
 
 
-def _evidence(network: Network, registrant: str | None, lines: list[str], names: list[str]) -> str:
-    """The words that describe the network: netname, remarks and a non-business holder, minus legal names.
+def _evidence(network: Network, registrant: str | None, lines: list[str], names: list[str]) -> tuple[str, str]:
+    """(words that describe the network, words of its holder's own name), legal names left out of both.
 
-    Legal names are cut out of the remark lines where they stand; a netname
-    word is dropped when it is a word of a legal name or (netnames squash
-    names: ``KAAPELITEHDAS-NET``) a run of at least four of its letters.
+    The network's words are its netname and remarks; the holder's are the
+    name of a holder that is no business (``Helsingin kaupunki``) and the
+    netname words that spell it. Legal names are cut out of the remark lines
+    where they stand; a netname word is a name's when it is one of its words
+    or (netnames squash names: ``KAAPELITEHDAS-NET``) a run of at least four
+    of its letters.
     """
-    name_words = {w for name in names for w in _words(name)}
-    squashed = ["".join(_words(name)) for name in names]
-    netname = [w for w in _words(network.netname or "")
-               if w not in name_words and not (len(w) >= 4 and any(w in s for s in squashed))]
+    holder = [registrant] if registrant and not legal_name(registrant) else []
+
+    def spells(word: str, of: list[str]) -> bool:
+        return word in {w for name in of for w in _words(name)} or (
+            len(word) >= 4 and any(word in "".join(_words(name)) for name in of))
+
+    netname = [w for w in _words(network.netname or "") if not spells(w, names)]
     texts = list(lines)
-    if registrant and not legal_name(registrant):
-        texts.append(registrant)
     for name in names:
         texts = [text.replace(name, " ") for text in texts]
-    return " ".join([*netname, *(w for text in texts for w in _words(text))])
+    network_words = [w for w in netname if not spells(w, holder)] + [w for t in texts for w in _words(t)]
+    holder_words = [w for w in netname if spells(w, holder)] + [w for name in holder for w in _words(name)]
+    return " ".join(network_words), " ".join(holder_words)
 
 
 def _keyword(text: str, table) -> tuple[str, str] | None:
@@ -184,40 +196,43 @@ def _is_registry_block(network: Network, registrant: str | None) -> bool:
     return bool(registrant and _REGISTRY_HOLDERS.search(registrant) and network.size >= large)
 
 
-def _netname_as_name(netname: str | None) -> str | None:
-    """``TURUNTERAS-NET`` → ``Turunteras``: a last resort for naming a holder."""
-    if not netname or is_registry_handle(netname):
-        return None
-    name = netname
-    while (stripped := _NET_SUFFIX.sub("", name)) != name:
-        name = stripped
-    name = name.replace("-", " ").replace("_", " ").strip()
-    return name.title() if len(name) > 2 and not name.isdigit() else None
+def _legal_lines(lines: list[str]) -> list[str]:
+    """The legal names the description lines start with; a name cut from a longer line must not
+    itself carry access-network words ("Static pool for Oy customers" names no business)."""
+    names = []
+    for line in lines:
+        name = legal_name(line)
+        if name and (name == line.strip() or not _keyword(" ".join(_words(name)), _ACCESS)):
+            names.append(name)
+    return names
+
+
+def customer_names(remarks: str | None, known: tuple[KnownOrganisation, ...] = ()) -> list[str]:
+    """Description lines that may name a network's organisation but carry no legal form: only the
+    trade register can confirm one (``enrich`` asks it); never a name by themselves."""
+    return [line for line in remark_lines(remarks)
+            if not legal_name(line) and not _known(known, line) and not _PLACEHOLDER.search(line)
+            and not re.search(r"\d", line) and len(_words(line)) <= 6]
 
 
 def _assigned_customer(
-    network: Network, registrant: str | None, operator: KnownOrganisation | None, lines: list[str],
-    legal: list[str], evidence: str, known: tuple[KnownOrganisation, ...],
+    network: Network, registrant: str | None, operator: KnownOrganisation | None, legal: list[str],
+    evidence: str, known: tuple[KnownOrganisation, ...],
 ) -> str | None:
     """The business customer a small leaf assignment is made to, as its description names it.
 
     Only when the holder is a known ISP or there is no named holder at all
-    (a PA assignment without an organisation object): a named holder of
-    its own is the organisation itself. A customer named with a legal form
-    is trusted; without one (``Kalliodata``), only inside a known ISP's
-    assignment. Access-network words outside the customer's legal name
-    (``ELISA-DSL-POOL``) make it a pool, not a customer.
+    (a PA assignment without an organisation object): a named holder of its
+    own is the organisation itself. Only a name with a legal form counts
+    here (``Kaapelitehdas Oy``); access-network words outside it
+    (``ELISA-DSL-POOL``) make the range a pool, not a customer.
     """
     limit = SMALL_V4 if network.is_v4 else SMALL_V6
     if not network.is_leaf or network.size > limit:
         return None
-    isp_holder = operator is not None and operator.kind == "isp"
-    if registrant and not isp_holder:
+    if registrant and not (operator is not None and operator.kind == "isp"):
         return None
     candidates = [name for name in legal if name != registrant and not _known(known, name)]
-    if not candidates and isp_holder:
-        plain = [line for line in lines if not _known(known, line)]
-        candidates = plain[:1] or [n for n in [_netname_as_name(network.netname)] if n and not _known(known, n)]
     if not candidates or _keyword(evidence, _ACCESS):
         return None
     return candidates[0]
@@ -228,7 +243,9 @@ def classify(network: Network, known: tuple[KnownOrganisation, ...] = ()) -> Net
     if network.kind in KINDS and network.source in LIST_SOURCES:
         return replace(network, rule=network.rule or f"{network.source}-list",
                        signals=(f"{network.source} list says {network.kind}",))
-    registrant = network.registrant if network.registrant and not is_registry_handle(network.registrant) else None
+    registrant = network.registrant
+    if registrant and (is_registry_handle(registrant) or _PLACEHOLDER.search(registrant)):
+        registrant = None  # "ORG-VSA1-AFRINIC", "Private Customer": no organisation's name
     lines = remark_lines(network.remarks)
 
     def decided(kind: str, rule: str, signal: str, org_name: str | None = registrant) -> Network:
@@ -239,36 +256,47 @@ def classify(network: Network, known: tuple[KnownOrganisation, ...] = ()) -> Net
                        f"{network.netname or registrant} ({network.registry_type or 'no status'}) is a registry's "
                        "administrative block, not an organisation's", None)
     # Legal names of businesses: the holder's, and those the descriptions start with.
-    legal = [name for name in [legal_name(registrant) if registrant else None, *map(legal_name, lines)] if name]
-    evidence = _evidence(network, registrant, lines, legal)
+    legal = [name for name in [legal_name(registrant) if registrant else None] if name] + _legal_lines(lines)
+    evidence, holder_words = _evidence(network, registrant, lines, legal)
     operator = _known(known, " ".join(filter(None, [registrant, network.org_handle])) if registrant else None)
-    customer = _assigned_customer(network, registrant, operator, lines, legal, evidence, known)
+    customer = _assigned_customer(network, registrant, operator, legal, evidence, known)
     if customer:
         holder = f"{registrant!r} (a known ISP)" if registrant else "an LIR (no organisation object)"
-        public = None if legal_name(customer) else _keyword(" ".join(_words(customer)), _PUBLIC)
-        kind = public[0] if public else "company"  # a city or a school is a customer too, but no lead
-        return decided(kind, "isp-customer-assignment",
+        return decided("company", "isp-customer-assignment",
                        f"{holder} assigned {network.cidr} ({network.registry_type}) to {customer!r}", customer)
+    # Without a named business holding it, a range's netname and remarks may name its operator.
+    named = None if registrant and legal_name(registrant) else _known(
+        known, " ".join(filter(None, [network.netname, network.remarks])))
+    if named and not registrant:
+        return decided(named.kind, "known-organisation", f"netname/remarks name a known {named.kind} ({named.note})")
+    small = network.size <= (SMALL_V4 if network.is_v4 else SMALL_V6)
+    if (network.is_leaf and small and (not registrant or (operator and operator.kind == "isp"))
+            and not _keyword(evidence, _ACCESS) and customer_names(network.remarks, known)):
+        return decided("unknown", "unconfirmed-name",
+                       f"{network.cidr} ({network.registry_type}) is assigned to someone its description names "
+                       "without a legal form; only the trade register can confirm who", None)
     if operator:
         return decided(operator.kind, "known-organisation",
                        f"organisation {registrant!r} is a known {operator.kind} ({operator.note})")
-    if not registrant or not legal_name(registrant):
-        named = _known(known, " ".join(filter(None, [network.netname, network.remarks])))
-        if named:
-            return decided(named.kind, "known-organisation",
-                           f"netname/remarks name a known {named.kind} ({named.note})")
+    if named:
+        return decided(named.kind, "known-organisation", f"netname/remarks name a known {named.kind} ({named.note})")
     found = _keyword(evidence, _ACCESS) or _keyword(evidence, _PUBLIC)
     if found:
-        return decided(found[0], "keyword", f"{found[0]} keyword {found[1]!r} in name/remarks")
+        return decided(found[0], "keyword", f"{found[0]} keyword {found[1]!r} in the netname or remarks")
+    found = _keyword(holder_words, _ACCESS) or _keyword(holder_words, _PUBLIC)
+    if found:  # only the holder's own name says so: the trade register may say otherwise (enrich)
+        return decided(found[0], "name-keyword", f"{found[0]} keyword {found[1]!r} in the holder's name")
     large = LARGE_NETWORK_V4 if network.is_v4 else LARGE_NETWORK_V6
     if not network.is_leaf or network.size >= large:
         return decided("isp", "broad-allocation",
                        f"registry status {network.registry_type or '?'}, {network.size:,} addresses: "
                        "an operator's allocation, which may hold assignments")
     name = registrant or (legal[0] if legal else None)
-    if name is None and network.org_handle:  # an organisation object without a name of its own
-        name = (lines[0] if lines else None) or _netname_as_name(network.netname)
     if name:
-        how = "holds" if name == registrant else f"(organisation {network.org_handle or 'object'}, named from its description) holds"
+        how = "holds" if name == registrant else "(named with its legal form in the description) holds"
         return decided("company", "organisation-entity", f"organisation {name!r} {how} {network.cidr}", name)
-    return decided("unknown", "no-organisation", "no organisation entity", None)
+    if customer_names(network.remarks, known):
+        return decided("unknown", "unconfirmed-name",
+                       f"{network.cidr}'s description names no business with a legal form; "
+                       "only the trade register can confirm who", None)
+    return decided("unknown", "no-organisation", "no organisation named", None)

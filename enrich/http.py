@@ -37,6 +37,10 @@ class RegistryUnavailable(RetryableError):
     """A host failed too many times in a row in this run: not asked again until the next one."""
 
 
+class BudgetSpent(RetryableError):
+    """The run's request budget is spent: what is left waits for the next run."""
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -57,6 +61,7 @@ class PoliteClient:
             is given up for the run.
         max_body_bytes: a larger answer is refused (RIPE's 10,000-row searches are about 30 MB).
         max_read_seconds: however slowly a server trickles its answer, reading stops after this.
+        max_requests: requests this client may send in all (None: no limit).
         sleep: injectable for tests.
     """
 
@@ -70,6 +75,8 @@ class PoliteClient:
     max_consecutive_failures: int = 3
     max_body_bytes: int = 64 << 20
     max_read_seconds: float = 120.0
+    max_requests: int | None = None  # the run's budget, retries and redirect hops included
+    last_url: str | None = None  # the last URL asked, after redirects: which server answered (or failed)
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
     requests_sent: int = 0
@@ -99,8 +106,11 @@ class PoliteClient:
             host = parts.netloc
             if host in self.unavailable:
                 raise RegistryUnavailable(f"{host} gave up answering in this run")
+            if self.max_requests is not None and self.requests_sent >= self.max_requests:
+                raise BudgetSpent(f"the budget of {self.max_requests} requests is spent")
             self._pace(host)
             self.requests_sent += 1
+            self.last_url = url
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False,
                                             stream=True)
@@ -135,6 +145,8 @@ class PoliteClient:
                 reason = exc.__class__.__name__
                 if (_host_of(exc) or urlsplit(url).netloc) in self.unavailable:
                     raise RegistryUnavailable(f"{shown}: {reason}; registry given up for this run") from None
+            except requests.RequestException as exc:  # a bad encoding, an invalid URL in a redirect...
+                raise PermanentError(f"{shown}: {exc.__class__.__name__}") from None
             else:
                 if response.status_code in ANSWERS:
                     try:

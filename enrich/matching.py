@@ -30,10 +30,12 @@ LEGAL_FORMS = {
 COMPANY_FORMS = frozenset({
     "oy", "oyj", "abp", "ky", "tmi", "osk", "ltd", "limited", "plc", "inc", "incorporated", "llc", "llp", "corp",
     "corporation", "gmbh", "mbh", "asa", "aps", "bv", "sarl", "srl", "sro", "spa", "pty", "pte", "oyab", "kft",
-    "zrt", "doo", "uab", "sia", "cv", "aktiebolag", "osakeyhtio", "osuuskunta", "kommandiittiyhtio",
+    "zrt", "doo", "uab", "sia", "cv", "publ", "aktiebolag", "osakeyhtio", "osuuskunta", "kommandiittiyhtio",
 })
-#: ...and forms that are also ordinary words, which count only as a name's first or last word.
-EDGE_COMPANY_FORMS = frozenset({"ab", "ay", "as", "sa", "sas", "ag", "kg", "se", "nv", "sl", "ou", "co", "kk"})
+#: ...and forms that are also ordinary words or names ("Jonas As", "Kim Se", "João Sá"): they count
+#: only as the last word, written as a form is (upper case or dotted: "AS", "S.A."; Finns write "Ab"),
+#: after at least one other word, or as an upper-case first word ("AS Eesti Telekom").
+EDGE_COMPANY_FORMS = frozenset({"ab", "ay", "as", "sa", "sas", "ag", "kg", "se", "nv", "sl", "ou", "kk"})
 #: A match needs this score (0-100) on the name alone...
 NAME_THRESHOLD = 92.0
 #: ...or this with a matching city or website domain.
@@ -60,20 +62,29 @@ def legal_name(text: str) -> str | None:
     """The business's legal name a text starts with, or None: ``Kaapelitehdas Oy``, ``Whalebone, s.r.o.``,
     ``AS Eesti Telekom``; ``"Kuituverkko Lappi Oy residential fibre"`` → ``"Kuituverkko Lappi Oy"``.
     """
+    if re.match(r"\s*c\s*/\s*o\b", text, re.IGNORECASE):
+        return None  # "c/o Matti Meikäläinen": an address line, whoever it names
     tokens = list(re.finditer(r"[0-9A-Za-zÀ-ÿ]+(?:[./][0-9A-Za-zÀ-ÿ]+)*[./]?", text))
     # Dotted and slashed abbreviations count as one word: s.r.o. -> sro, A/S -> as, S.A. de C.V. -> sa de cv.
-    words = [re.sub(r"[./]", "", fold(t.group(0))) for t in tokens]
+    written = [t.group(0) for t in tokens]
+    words = [re.sub(r"[./]", "", fold(w)) for w in written]
     if len(words) < 2:
         return None
-    forms = [i for i, w in enumerate(words) if w in COMPANY_FORMS
-             or (w in EDGE_COMPANY_FORMS and i in (0, len(words) - 1))]
+
+    def edge(i: int) -> bool:
+        form = written[i]
+        as_form = form.isupper() or "." in form or "/" in form or (words[i] in {"ab", "ay"} and form.istitle())
+        return words[i] in EDGE_COMPANY_FORMS and as_form and (i == len(words) - 1 or (i == 0 and form.isupper()))
+
+    forms = [i for i, w in enumerate(words) if w in COMPANY_FORMS or edge(i)]
     if not forms:
         return None
     # "Oy Kalliodata Ab", "Kiinteistö Oy Kaapelitalo": a form near the start names the whole line.
     if forms[0] == 0 or (forms[0] == 1 and words[0] in {"kiinteisto", "asunto"}) or forms[-1] == len(words) - 1:
         return text.strip()
     last = forms[-1]
-    while last + 1 < len(words) and words[last + 1] in COMPANY_FORMS | EDGE_COMPANY_FORMS | {"de"}:
+    while last + 1 < len(words) and (words[last + 1] in COMPANY_FORMS or words[last + 1] == "de"
+                                     or (words[last + 1] in EDGE_COMPANY_FORMS and written[last + 1].isupper())):
         last += 1  # "S.A. de C.V."
     return text[: tokens[last].end()].strip(" ,")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from enrich.classify import KnownOrganisation, classify
 from enrich.errors import PermanentError, RetryableError
-from enrich.http import RegistryUnavailable
+from enrich.http import BudgetSpent, RegistryUnavailable
 from enrich.networks import Network, block_number, is_v4_number, to_number
 from enrich.rdap import RdapClient, parse_rdap
 
@@ -332,6 +332,7 @@ def resolve_addresses(
     for key in ("rdap_requests", "rdap_networks", "rdap_searches", "rdap_search_results", "rdap_search_rejected",
                 "rdap_not_found", "rdap_failed", "rdap_deferred", "rdap_unavailable"):
         stats.setdefault(key, 0)
+    client.http.max_requests = budget  # retries and redirect hops count too: the client stops at the budget
     resolver = _Resolver(client, known, budget, stats)
     resolver.numbers = sorted(item.number for item in pending)
     for item in pending:
@@ -339,9 +340,14 @@ def resolve_addresses(
             resolver.settle(item)
         except RegistryUnavailable:
             stats["rdap_unavailable"] += 1
+        except BudgetSpent:
+            stats["rdap_deferred"] += 1
         except (RetryableError, PermanentError) as exc:
             stats["rdap_failed"] += 1
             log.warning("RDAP lookup failed, left for a later run: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - one odd answer must never fail the night
+            stats["rdap_failed"] += 1
+            log.warning("RDAP lookup failed (%s), left for a later run", exc.__class__.__name__)
         finally:
             stats["rdap_requests"] = client.requests_sent
     stats["rdap_networks"] = len(resolver.result.networks)
@@ -364,21 +370,33 @@ class PendingAddresses:
     """
 
     def __init__(self, config_dir: Path, db: Path, days: int = 7):
-        digest = hashlib.sha256(str(db.expanduser().absolute()).encode()).hexdigest()[:16]
+        # One database, one file, however its path is spelled (relative, through a symlink).
+        digest = hashlib.sha256(str(db.expanduser().resolve()).encode()).hexdigest()[:16]
         self.path = config_dir / f"pending-addresses-{digest}.json"
         self.days = days
 
     def _entries(self) -> dict[str, dict]:
-        try:
-            entries = json.loads(self.path.read_text())
+        try:  # never through a symlink: someone else's file is not ours to read
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, encoding="utf-8") as handle:
+                entries = json.load(handle)
         except (OSError, ValueError):
+            return {}
+        if not isinstance(entries, list):
             return {}
         return {e["client_key"]: e for e in entries if isinstance(e, dict) and e.get("client_key") and e.get("address")}
 
     def load(self, now: datetime) -> list[tuple[str, str]]:
-        """(client_key, address) of every unexpired entry."""
+        """(client_key, address) of every unexpired entry; expired ones are removed from the file now."""
         cutoff = (now - timedelta(days=self.days)).isoformat()
-        return [(e["client_key"], e["address"]) for e in self._entries().values() if e.get("since", "") >= cutoff]
+        entries = self._entries()
+        kept = {key: e for key, e in entries.items() if e.get("since", "") >= cutoff}
+        if len(kept) < len(entries):
+            self._write(kept, now)
+        return [(e["client_key"], e["address"]) for e in kept.values()]
+
+    def holds(self, client_key: str) -> bool:
+        return client_key in self._entries()
 
     def add(self, pairs: list[tuple[str, str]], now: datetime) -> None:
         """Keep ``pairs`` besides what is waiting already."""
@@ -408,7 +426,8 @@ class PendingAddresses:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        temporary.unlink(missing_ok=True)  # a leftover (or planted) file keeps its own mode: start afresh
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(kept, handle)
         os.replace(temporary, self.path)

@@ -25,7 +25,7 @@ import requests
 from enrich import bots
 from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, InputError, LeadpipeError, PermanentError, RetryableError
-from enrich.classify import RULES_VERSION, classify, load_known_organisations
+from enrich.classify import RULES_VERSION, classify, customer_names, load_known_organisations
 from enrich.resolution import KnownRange, PendingAddress, PendingAddresses, Resolution, resolve_addresses
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient
@@ -361,19 +361,20 @@ def enrich(ctx: RunContext) -> dict:
         return best
 
     with database.transaction(con):
-        # A Finnish organisation the register knows is classified by its industry, whatever words
-        # its name contains: networks that only words made non-companies are checked first.
+        # A Finnish organisation the register knows is classified by its industry, whatever words its
+        # name contains; a name without a legal form becomes a company only when the register knows it.
         stats["networks_by_register"] = 0
-        for network_id, name in register_sinks.keyword_network_holders(con):
+        for network_id, org_name, remarks, rule in register_sinks.networks_for_the_register(con):
+            names = [org_name] if rule == "name-keyword" else customer_names(remarks)
             try:
-                best = match_name(name)
+                found = next(((name, best) for name in names if name and (best := match_name(name))), None)
             except (RetryableError, PermanentError) as exc:
                 stats["register_failed"] += 1
                 log.warning("register lookup for a network's holder failed, left for a later run: %s", exc)
                 continue
-            if best and privacy.business_id_key(secret, best.company.business_id) not in erased:
+            if found and privacy.business_id_key(secret, found[1].company.business_id) not in erased:
                 stats["networks_by_register"] += register_sinks.classify_network_by_register(
-                    con, network_id, best.company)
+                    con, network_id, found[1].company, found[0])
         if stats["networks_by_register"]:
             network_sinks.apply_overrides(con)
             companies.refresh(con)
@@ -554,6 +555,10 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
                 if action == "object":
                     return {"objection": privacy.object_to_marketing(ctx.con, secret, kind, value, now)}
                 data = privacy.subject_export(ctx.con, secret, kind, value, now)
+                if kind == "ip":  # the address itself may wait, outside the database, for resolution
+                    from enrich.clients import client_key
+
+                    data["waiting_for_resolution"] = pending_addresses(ctx.settings).holds(client_key(secret, value.strip()))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         text = json.dumps(data, ensure_ascii=False, indent=2, default=str)

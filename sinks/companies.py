@@ -5,29 +5,38 @@ An organisation gets one row in ``companies`` whichever source names it first
 the Business ID when known; otherwise a key of the name (``org-…`` for a
 network's organisation, ``src-…`` for an exported one — both kept as they
 were, so existing databases keep their ids). When two rows turn out to be one
-organisation — the same Business ID, the same normalised name and country, or
-the same website domain — the later one becomes an alias of the first
+organisation — the same Business ID, the same name and country, or the same
+website and nearly the same name — the later one becomes an alias of the first
 (``company_aliases``) and everything that pointed at it moves over.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 
 import duckdb
+from rapidfuzz import fuzz
 
-from enrich.matching import domain, normalise
+from enrich.matching import COMPANY_FORMS, EDGE_COMPANY_FORMS, domain, fold, normalise
 
 #: Tables whose rows belong to a company, re-pointed when it merges into another.
 _COMPANY_ROWS = ("visits", "pageviews", "pending_pageviews", "company_sources", "contacts")
-#: Mailbox and hosting domains shared by unrelated organisations: never evidence of identity.
+#: Mailbox, social and site-builder domains shared by unrelated organisations: never evidence of identity.
 SHARED_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
     "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com", "suomi24.fi", "elisanet.fi",
     "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi", "facebook.com",
-    "linkedin.com", "wixsite.com", "blogspot.com",
+    "linkedin.com", "instagram.com", "x.com", "twitter.com", "youtube.com", "linktr.ee", "business.site",
+    "sites.google.com", "google.com", "wix.com", "wixsite.com", "squarespace.com", "webnode.fi", "webnode.com",
+    "wordpress.com", "blogspot.com", "github.io", "netlify.app", "vercel.app", "carrd.co", "business.facebook.com",
 })
+SHARED_DOMAIN_SUFFIXES = (".wixsite.com", ".wordpress.com", ".blogspot.com", ".github.io", ".netlify.app",
+                          ".webnode.fi", ".webnode.com", ".business.site", ".carrd.co")
+#: Two rows on one website are one organisation only when their names are this alike (0-100):
+#: a group's subsidiaries share its domain ("Kone Oyj", "Kone Hissit Oy").
+DOMAIN_NAME_SIMILARITY = 85
 
 
 def source_company_id(name: str, country: str | None) -> str:
@@ -91,13 +100,29 @@ def merge_into(con: duckdb.DuckDBPyConnection, alias_id: str, target_id: str) ->
     con.execute("DELETE FROM companies WHERE company_id = ?", [alias_id])
 
 
-def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
-    """Merge rows that are one organisation; returns how many rows became aliases.
+def identity_key(name: str | None) -> str:
+    """A name as identity compares it: folded, punctuation gone, business legal forms dropped.
 
-    Evidence: equal normalised names in one country (a row without a country
-    joins when every row of that name agrees on one), or equal website
-    domains. Two different Business IDs never merge. The row kept is the one
-    with a Business ID, then the earliest seen, then the smallest id.
+    Stricter than matching's ``normalise``: "Nordic Networks Oy" is not "Nordic Oy", and an
+    association ("… ry") or a foundation ("… sr") is not the business of the same name.
+    """
+    words = re.findall(r"[0-9a-z]+", fold(re.sub(r"(?<=\w)[./](?=\w)", "", name or "")))
+    kept = [w for w in words if w not in COMPANY_FORMS | EDGE_COMPANY_FORMS]
+    return " ".join(kept)
+
+
+def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
+    """Merge rows that are one organisation; returns how many rows became aliases. Merges are for good,
+    so the evidence must be unambiguous:
+
+    * the same name (:func:`identity_key`) in the same country; a row without a country only with
+      other rows without one;
+    * the same website domain (not a shared platform) and nearly the same name;
+    * never two different Business IDs, and never a row without one into a name that two
+      registered companies share.
+
+    The row kept is the one with a Business ID, then the one seen first (unknown counts as first:
+    it predates this check), then the smallest id.
     """
     rows = con.execute(
         "SELECT company_id, business_id, name, country, website, first_seen FROM companies ORDER BY company_id"
@@ -106,7 +131,8 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     parent = {row[0]: row[0] for row in rows}
     business = {row[0]: row[1] for row in rows}  # per group root: the group's Business ID
-    rank = {row[0]: (row[1] is None, row[5] is None, str(row[5] or ""), row[0]) for row in rows}
+    rank = {row[0]: (row[1] is None, row[5] is not None, str(row[5] or ""), row[0]) for row in rows}
+    key = {row[0]: identity_key(row[2]) for row in rows}
 
     def find(company_id: str) -> str:
         while parent[company_id] != company_id:
@@ -122,25 +148,24 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
         parent[other] = keep
         business[keep] = business[keep] or business[other]
 
-    by_name: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    by_name: dict[tuple[str, str], list[str]] = defaultdict(list)
     by_domain: dict[str, list[str]] = defaultdict(list)
-    for company_id, _, name, country, website, _ in rows:
-        if name and normalise(name):
-            by_name[normalise(name)][(country or "").upper()].append(company_id)
+    for company_id, business_id, name, country, website, _ in rows:
+        if key[company_id]:
+            by_name[(key[company_id], (country or "").upper())].append(company_id)
         site = domain(website)
-        if site and site not in SHARED_DOMAINS:
+        if site and site not in SHARED_DOMAINS and not site.endswith(SHARED_DOMAIN_SUFFIXES):
             by_domain[site].append(company_id)
-    for countries in by_name.values():
-        named = [country for country in countries if country]
-        for country, members in countries.items():
-            # A row without a country joins the only country that name has (or the others without one).
-            group = members + (countries[named[0]] if not country and len(named) == 1 else [])
-            if country or len(named) <= 1:
-                for member in group[1:]:
-                    union(group[0], member)
-    for members in by_domain.values():
+    for members in by_name.values():
+        registered = {business[m] for m in members if business[m]}
+        if len(registered) > 1:  # namesakes in the register: which one a nameless row is cannot be told
+            continue
         for member in members[1:]:
             union(members[0], member)
+    for members in by_domain.values():
+        for member in members[1:]:
+            if fuzz.ratio(key[members[0]], key[member]) >= DOMAIN_NAME_SIMILARITY:
+                union(members[0], member)
     merges = [(company_id, find(company_id)) for company_id in parent if find(company_id) != company_id]
     for alias_id, target_id in merges:
         merge_into(con, alias_id, target_id)

@@ -113,18 +113,19 @@ def reclassify(con: duckdb.DuckDBPyConnection, classify: Callable[[Network], Net
     rows = con.execute(
         """
         SELECT start_ip, end_ip, netname, registrant, org_handle, country, registry_type, remarks, handle,
-               parent_id, search_base, org_name, kind, kind_rule
+               parent_id, search_base, org_name, kind, kind_rule, provisional
         FROM networks WHERE source = 'rdap' AND kind_rule NOT IN (SELECT unnest($rules))
         """,
         {"rules": list(_DATA_RULES)},
     ).fetchall()
     changed = []
     for (start, end, netname, registrant, handle_, country, type_, remarks, handle, parent, base, org, kind,
-         rule) in rows:
+         rule, provisional) in rows:
         network = classify(Network(start_ip=start, end_ip=end, source="rdap", netname=netname, registrant=registrant,
                                    org_name=registrant, org_handle=handle_, country=country, registry_type=type_,
                                    remarks=remarks, handle=handle, parent_id=parent, search_base=base))
-        if (network.org_name, network.kind, network.rule) != (org, kind, rule):
+        # "provisional" meant a broad allocation before statuses decided it: compared too.
+        if (network.org_name, network.kind, network.rule, not network.is_leaf) != (org, kind, rule, provisional):
             changed.append(network)
     if changed:
         con.register("reclassified", pa.table({

@@ -169,6 +169,8 @@ def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, val
                 "SELECT * EXCLUDE (client_key) FROM pageviews WHERE client_key = ? ORDER BY ts", [key]),
             "pending_pageviews": records(
                 "SELECT * EXCLUDE (client_key) FROM pending_pageviews WHERE client_key = ? ORDER BY ts", [key]),
+            "registry_lookups": records(
+                "SELECT network_id AS network_asked_about, probed_at FROM address_probes WHERE client_key = ?", [key]),
         }
     else:
         raise ValueError(f"unknown subject kind {kind!r}")

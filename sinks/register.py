@@ -182,28 +182,33 @@ def classify_by_industry(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
-def keyword_network_holders(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(network_id, organisation) of Finnish networks that only words made non-companies: the register decides."""
+def networks_for_the_register(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None, str | None, str]]:
+    """(network_id, org_name, remarks, rule) of Finnish networks whose kind rests on a name alone.
+
+    ``name-keyword``: only words of the holder's own name made it a non-company;
+    ``unconfirmed-name``: its description names someone without a legal form.
+    The trade register decides both.
+    """
     return con.execute(
         """
-        SELECT network_id, org_name FROM networks
-        WHERE source = 'rdap' AND kind_rule = 'keyword' AND upper(coalesce(country, '')) = 'FI'
-          AND org_name IS NOT NULL ORDER BY network_id
+        SELECT network_id, org_name, remarks, kind_rule FROM networks
+        WHERE source = 'rdap' AND kind_rule IN ('name-keyword', 'unconfirmed-name')
+          AND upper(coalesce(country, '')) = 'FI' ORDER BY network_id
         """
     ).fetchall()
 
 
-def classify_network_by_register(con: duckdb.DuckDBPyConnection, network_id: str, company: Company) -> bool:
-    """A network whose holder the register knows takes the kind its industry says; True if it changed."""
+def classify_network_by_register(con: duckdb.DuckDBPyConnection, network_id: str, company: Company, named: str) -> bool:
+    """A network whose organisation the register knows takes the kind its industry says; True if it changed."""
     kind = industry_kind(company.industry_code)
     if kind is None:
         return False
     return con.execute(
         """
-        UPDATE networks SET kind = $kind, kind_rule = 'register-industry',
-               kind_signals = to_json([$signal]) WHERE network_id = $id AND kind <> $kind
+        UPDATE networks SET kind = $kind, kind_rule = 'register-industry', org_name = $name,
+               kind_signals = to_json([$signal]) WHERE network_id = $id
         """,
-        {"kind": kind, "id": network_id,
-         "signal": f"register: {company.name} ({company.business_id}), industry {company.industry_code} "
-                   f"{company.industry or ''}: {kind}, whatever words its name contains"},
+        {"kind": kind, "id": network_id, "name": company.name,
+         "signal": f"{named!r} is {company.name} ({company.business_id}) in the trade register, industry "
+                   f"{company.industry_code} {company.industry or ''}: {kind}, whatever words its name contains"},
     ).fetchall()[0][0] > 0

@@ -47,6 +47,7 @@ def con():
 def _private_config(tmp_path, monkeypatch):
     """Tests never touch ~/.config: each gets its own config dir."""
     monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LEADPIPE_REPORT_DIR", str(tmp_path / "reports"))  # never into the checkout
     # Tests never reach a registry: anything not pointed at a local server fails at once, locally.
     monkeypatch.setenv("LEADPIPE_RDAP_URL", "http://127.0.0.1:9/rdap")
     monkeypatch.setenv("LEADPIPE_YTJ_URL", "http://127.0.0.1:9/ytj")

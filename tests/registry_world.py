@@ -53,9 +53,10 @@ OBJECTS: list[Inetnum] = [
     inetnum("2001:14b8:100::/48", "KALLIODATA-V6", "ASSIGNED", None, ("Kalliodata Oy",)),
 ]
 
-#: Every company a careful human finds behind the visits below.
+#: Every company a careful human finds behind the visits below from the registry alone. ("Konepaja
+#: Virtanen", named without a legal form, is somebody only the trade register can confirm.)
 COMPANIES = {
-    "Kalliodata Oy", "Kaapelitehdas Oy", "Asiakastieto Oy", "Mobiilivarmenne Oy", "Konepaja Virtanen",
+    "Kalliodata Oy", "Kaapelitehdas Oy", "Asiakastieto Oy", "Mobiilivarmenne Oy",
     "Kaupunkiliikenne Oy", "Softcolor Oy", "Kaapelikanava Media Oy", "Mobiilitiimi Oy", "Colosseum Consulting Oy",
 }
 #: Organisations that visit but are no lead, and what they are.

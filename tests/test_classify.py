@@ -30,9 +30,12 @@ def net(holder=None, **kw):
         (net("Example Oy", netname="EX-LTE-5G"), "mobile", "keyword"),
         (net("Example Oy", remarks="Cloud VPS hosting"), "hosting", "keyword"),
         (net("Example Oy", netname="EX-COLO"), "hosting", "keyword"),
-        (net("Helsingin yliopisto", netname="HY-NET"), "education", "keyword"),
-        (net("Valtiovarainministeriö", netname="VM-NET"), "government", "keyword"),
-        (net("Helsingin kaupunki", netname="HEL-CITY"), "government", "keyword"),
+        (net("Helsingin yliopisto", netname="HY-NET"), "education", "name-keyword"),
+        (net("Valtiovarainministeriö", netname="VM-NET"), "government", "name-keyword"),
+        (net("Helsingin kaupunki", netname="HEL-CITY"), "government", "name-keyword"),
+        (net("Verohallinto", netname="VERO-NET"), "government", "name-keyword"),
+        (net("Pirkanmaan hyvinvointialue"), "government", "name-keyword"),
+        (net("Keski-Uudenmaan kuntayhtymä"), "government", "name-keyword"),
         (net("Elisa Oyj", netname="ELISA-BLOCK"), "isp", "known-organisation"),
         (net("Amazon Technologies Inc."), "hosting", "known-organisation"),
         (net("UpCloud Ltd"), "hosting", "known-organisation"),
@@ -97,10 +100,19 @@ def test_an_isp_assignment_to_a_business_customer_names_the_customer():
     # ...nor is a large block
     large = net("Elisa Oyj", start_ip="80.248.0.0", end_ip="80.248.15.255", netname="CUSTOMER-X")
     assert classify(large, KNOWN).kind == "isp"
-    # ...and a city on an ISP's connection is a customer, but no lead
-    city = net("Telia Finland Oyj", start_ip="80.221.10.0", end_ip="80.221.10.7", netname="HKI-KAUPUNKI",
-               remarks="Helsingin kaupunki")
-    assert (classify(city, KNOWN).kind, classify(city, KNOWN).org_name) == ("government", "Helsingin kaupunki")
+    # ...and a name without a legal form is nobody's until the trade register confirms it (enrich)
+    for described in ("Helsingin kaupunki", "Konepaja Virtanen", "Private customer", "Matti Meikäläinen"):
+        city = net("Telia Finland Oyj", start_ip="80.221.10.0", end_ip="80.221.10.7", netname="TELIA-CUST-0042",
+                   remarks=described)
+        decided = classify(city, KNOWN)
+        assert decided.kind in {"unknown", "isp"} and decided.org_name in {None, "Telia Finland Oyj"}, described
+    # ...and never from a netname, an address or a "c/o" line
+    for netname, remarks in [("TAMPERE-NET", None), ("YKSITYISASIAKKAAT", None), ("INFRA", None),
+                             ("OULU-WLAN", "Mannerheimintie 12 B, 00100 Helsinki"), ("X-NET", "c/o Matti Meikäläinen")]:
+        bare = net(start_ip="80.248.161.0", end_ip="80.248.161.7", netname=netname, remarks=remarks)
+        assert classify(bare, KNOWN).kind != "company", netname
+        isp = net("Elisa Oyj", start_ip="80.248.161.0", end_ip="80.248.161.7", netname=netname, remarks=remarks)
+        assert classify(isp, KNOWN).kind != "company", netname
 
 
 @pytest.mark.parametrize(
@@ -119,6 +131,24 @@ def test_an_isp_assignment_to_a_business_customer_names_the_customer():
 def test_registry_placeholders_are_never_organisations(network):
     decided = classify(network, KNOWN)
     assert (decided.kind, decided.rule, decided.org_name) == ("unknown", "registry-block", None)
+
+
+@pytest.mark.parametrize("name", ["Private Customer", "PRIVATE RESIDENCE", "AS12345", "c/o Anna Virtanen"])
+def test_placeholders_and_handles_are_never_companies(name):
+    decided = classify(net(name, start_ip="198.51.100.0", end_ip="198.51.100.7", registry_type="REASSIGNED"), KNOWN)
+    assert decided.kind != "company" and decided.org_name is None
+
+
+@pytest.mark.parametrize(("name", "holder"), [("João Sá", None), ("Ab Rahman", None), ("Jonas As", None),
+                                              ("NEURALSOFT S.R.L.", "NEURALSOFT S.R.L."), ("Uninet S.A. de C.V.",
+                                                                                          "Uninet S.A. de C.V.")])
+def test_a_registrant_filed_as_an_individual_counts_only_with_a_legal_form(name, holder):
+    from enrich.rdap import parse_rdap
+    from tests.rdap_fixtures import arin_network
+
+    payload = arin_network("203.0.114.0", "203.0.114.7", "X", name)
+    payload["entities"][0]["vcardArray"][1][2] = ["kind", {}, "text", "individual"]  # as LACNIC files them
+    assert parse_rdap(payload, "203.0.114.1").registrant == holder
 
 
 def test_registry_handles_and_boilerplate_never_name_anything():

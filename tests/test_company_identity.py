@@ -78,9 +78,29 @@ def test_existing_duplicates_merge_and_registered_namesakes_never_do(tmp_path):
                 "('src-b', '2026-02-01', 2, 3, 1)")
     merged = companies.merge_duplicates(con)
     rows = con.execute("SELECT company_id, website FROM companies ORDER BY company_id").fetchall()
-    assert ("org-a", "https://www.kalliodata.example") in rows and len(rows) == 3  # a, 1111111-1, 2222222-2
+    assert ("org-a", "https://www.kalliodata.example") in rows and len(rows) == 4  # a, 1111111-1, 2222222-2, d
     assert con.execute("SELECT company_id FROM visits").fetchall() == [("org-a",)]
     assert con.execute("SELECT visits, pageviews FROM company_daily_totals").fetchall() == [(3, 4)]
+    # "Nordic Consulting" could be either registered namesake: it stays apart
     assert con.execute("SELECT alias_id, company_id FROM company_aliases ORDER BY 1").fetchall() == [
-        ("org-d", "1111111-1"), ("src-b", "org-a"), ("src-c", "org-a")]
-    assert merged == 3 and companies.merge_duplicates(con) == 0
+        ("src-b", "org-a"), ("src-c", "org-a")]
+    assert merged == 2 and companies.merge_duplicates(con) == 0
+
+
+def test_different_organisations_never_merge():
+    con = database.connect(":memory:")
+    con.execute(
+        """
+        INSERT INTO companies (company_id, name, country, kind, website) VALUES
+            ('a', 'Nordic Networks Oy', 'FI', 'company', NULL), ('b', 'Nordic Oy', 'FI', 'company', NULL),
+            ('c', 'Suomen Yrittäjät ry', 'FI', 'company', NULL), ('d', 'Suomen Yrittäjät Oy', 'FI', 'company', NULL),
+            ('e', 'Nordic Consulting AB', 'SE', 'company', NULL), ('f', 'Nordic Consulting', NULL, 'company', NULL),
+            ('g', 'Kone Oyj', 'FI', 'company', 'https://www.kone.com'),
+            ('h', 'Kone Hissit Oy', 'FI', 'company', 'kone.com'),
+            ('i', 'Alpha Oy', 'FI', 'company', 'https://sites.google.com/view/alpha'),
+            ('j', 'Beta Oy', 'FI', 'company', 'https://sites.google.com/view/beta'),
+            ('k', 'Hexagon AB (publ)', 'SE', 'company', NULL), ('l', 'Hexagon AB', 'SE', 'company', NULL)
+        """
+    )
+    assert companies.merge_duplicates(con) == 1  # only the two Hexagons are one
+    assert con.execute("SELECT alias_id, company_id FROM company_aliases").fetchall() == [("l", "k")]

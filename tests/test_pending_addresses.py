@@ -9,8 +9,10 @@ DuckDB for ``unresolved_keep_days`` and any later run, ``leadpipe resolve`` or
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import duckdb
+import pytest
 
 from enrich.resolution import PendingAddresses
 from flows import stages
@@ -111,21 +113,68 @@ def test_one_file_per_database(tmp_path):
     assert (tmp_path / "cfg").stat().st_mode & 0o777 == 0o700
 
 
-def test_a_registry_that_stops_answering_costs_seconds_and_no_address_is_logged(tmp_path, caplog):
+@pytest.mark.parametrize("behind_bootstrap", [False, True])
+def test_a_registry_that_stops_answering_costs_seconds_and_no_address_is_logged(tmp_path, caplog, httpserver,
+                                                                               behind_bootstrap):
     import socket
     import time
+
+    from werkzeug.wrappers import Response
 
     with socket.socket() as listener:  # a port that accepts nothing: every connection is refused
         listener.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{listener.getsockname()[1]}/rdap"
+    rdap_url = dead
+    if behind_bootstrap:  # the bootstrap answers (paced, 1 s apart) and redirects to the dead registry
+        httpserver.expect_request(re.compile(r"^/bootstrap/ip/.+$")).respond_with_handler(
+            lambda r: Response("", status=302, headers={"Location": dead + "/ip/" + r.path.rsplit("/", 1)[1]}))
+        rdap_url = httpserver.url_for("/bootstrap")
     lines = [combined(client=f"88.120.{i}.9", ts=f"24/Nov/2026:10:{i:02d}:00 +0200") for i in range(40)]
-    settings = _settings(tmp_path, write_log(tmp_path / "access.log", lines), rdap_url=dead,
-                         retry_backoff="0.2", request_timeout="0.5,0.5")
+    settings = _settings(tmp_path, write_log(tmp_path / "access.log", lines), rdap_url=rdap_url,
+                         retry_backoff="0.2", request_timeout="0.5,0.5", rdap_min_interval=1)
     started = time.monotonic()
     with caplog.at_level("INFO"):
         stats = stages.execute(settings, "run", ["ingest", "resolve", "load"])
     assert time.monotonic() - started < 20
-    assert stats["rdap_requests"] == 3 and stats["rdap_unavailable"] == 40 and stats["addresses_pending"] == 40
+    assert stats["rdap_requests"] == (6 if behind_bootstrap else 3)
+    assert stats["rdap_unavailable"] == 40 and stats["addresses_pending"] == 40
     assert [r for r in caplog.records if "stopped answering" in r.getMessage()]
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")  # ours, not the test server's
     assert not re.search(r"88\.120\.\d+\.\d+", logged), "a client address reached the logs"
+
+
+def test_the_pending_file_stays_private_whatever_is_planted_around_it(tmp_path, monkeypatch):
+    import os
+
+    now = datetime.now(timezone.utc)
+    db = tmp_path / "leads.duckdb"
+    waiting = PendingAddresses(tmp_path / "cfg", db)
+    # another spelling of the same database is the same file
+    monkeypatch.chdir(tmp_path)
+    assert PendingAddresses(tmp_path / "cfg", Path("leads.duckdb")).path == waiting.path
+    (tmp_path / "cfg").mkdir(mode=0o700)
+    leftover = waiting.path.with_suffix(".tmp")
+    leftover.write_text("[]")
+    leftover.chmod(0o644)
+    old = os.umask(0)
+    try:
+        waiting.add([("k1", "192.0.2.1")], now)
+    finally:
+        os.umask(old)
+    assert waiting.path.stat().st_mode & 0o777 == 0o600
+    # a symlink planted at the file is never read through
+    secret = tmp_path / "elsewhere.json"
+    secret.write_text('[{"client_key": "x", "address": "192.0.2.9", "since": "2999-01-01"}]')
+    waiting.path.unlink()
+    waiting.path.symlink_to(secret)
+    assert waiting.load(now) == []
+
+
+def test_subject_export_says_whether_the_address_waits(tmp_path):
+    logs = write_log(tmp_path / "access.log", LINES)
+    settings = _settings(tmp_path, logs, offline=True)
+    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    out = tmp_path / "export.json"
+    stages.execute(settings, "subject-export", [stages.privacy_request("subject-export", "ip", "88.120.10.2", out)])
+    exported = json.loads(out.read_text())
+    assert exported["waiting_for_resolution"] is True and len(exported["visits"]) == 1
