@@ -172,6 +172,23 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     return len(merges)
 
 
+def _remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
+    """Drop companies a network once named (``org-…``) that nothing names or points at any more —
+    e.g. a pool an older version read as a customer: a phantom is worse than nothing."""
+    return con.execute(
+        """
+        DELETE FROM companies c
+        WHERE starts_with(c.company_id, 'org-')
+          AND NOT EXISTS (SELECT 1 FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
+                          WHERE coalesce(a.company_id, n.company_id) = c.company_id)
+          AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.company_id = c.company_id)
+          AND NOT EXISTS (SELECT 1 FROM company_sources s WHERE s.company_id = c.company_id)
+          AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.company_id = c.company_id)
+          AND NOT EXISTS (SELECT 1 FROM company_daily_totals t WHERE t.company_id = c.company_id)
+        """
+    ).fetchall()[0][0]
+
+
 def refresh(con: duckdb.DuckDBPyConnection) -> int:
     """Companies named by company networks exist, duplicates are merged, and every row points at its company.
 
@@ -206,6 +223,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> int:
             """
         )
     con.execute("DROP TABLE temp.network_companies")
+    _remove_orphans(con)
     con.execute(
         """
         UPDATE companies SET first_seen = s.first_seen, last_seen = s.last_seen

@@ -171,3 +171,31 @@ def test_the_register_decides_both_ways_whatever_words_a_name_contains(tmp_path,
         attributed = con.execute("SELECT c.business_id FROM visits v JOIN companies c USING (company_id)").fetchall()
     assert rows == [("KAAPELITALO-NET", "company", "register-industry"), ("KAUPUNKIVERKKO-CABLE", "isp", "keyword")]
     assert attributed == [(kaapeli,)]
+
+
+def test_a_name_without_a_legal_form_becomes_a_company_only_when_the_register_confirms_it(tmp_path, httpserver):
+    from tests.register_set import bid
+    from tests.ytj_fixtures import company
+
+    konepaja, city = bid(6161616), bid(7171717)
+    register = [company(konepaja, "Konepaja Virtanen Oy", industry=("28990", "Manufacture of machinery"),
+                        city="TAMPERE"),
+                company(city, "Helsingin kaupunki", industry=("84110", "General public administration"),
+                        city="HELSINKI")]
+    elisa = dict(org="Elisa Oyj", org_handle="ORG-EA1-RIPE")
+    networks = [ripe_network("88.120.14.0", "88.120.14.7", "ELISA-CUST-4711", remarks=("Konepaja Virtanen",), **elisa),
+                ripe_network("88.120.15.0", "88.120.15.7", "ELISA-CUST-4712", remarks=("Helsingin kaupunki",), **elisa),
+                ripe_network("88.120.16.0", "88.120.16.7", "ELISA-CUST-4713", remarks=("Matti Meikäläinen",), **elisa)]
+    httpserver.expect_request(re.compile(r"^/rdap/ip/.+$")).respond_with_handler(Registry(networks))
+    httpserver.expect_request("/ytj/v3/companies").respond_with_handler(YtjServer(register))
+    lines = [combined(client=f"88.120.{n}.3", ts=f"24/Nov/2026:10:0{n - 14}:00 +0200") for n in (14, 15, 16)]
+    settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", lines))
+    stats = _run(settings)
+    assert stats["networks_by_register"] == 2
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        rows = con.execute("SELECT netname, kind, kind_rule, org_name FROM networks ORDER BY netname").fetchall()
+        attributed = con.execute("SELECT c.business_id, c.name FROM visits v JOIN companies c USING (company_id)").fetchall()
+    assert rows == [("ELISA-CUST-4711", "company", "register-industry", "Konepaja Virtanen Oy"),
+                    ("ELISA-CUST-4712", "government", "register-industry", "Helsingin kaupunki"),
+                    ("ELISA-CUST-4713", "unknown", "unconfirmed-name", None)]  # a person: never a company
+    assert attributed == [(konepaja, "Konepaja Virtanen Oy")]
