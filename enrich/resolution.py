@@ -15,21 +15,16 @@ a budget of registry requests on them:
   visitor address (never "one address decides the whole /24").
 
 What the budget, a failure or a registry that stopped answering leaves over
-waits in :class:`PendingAddresses` for a later run.
+waits in the private pending file (``sinks/pending.py``) for a later run.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import ipaddress
-import json
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from pathlib import Path
 
 from enrich.classify import KnownOrganisation, classify
 from enrich.errors import PermanentError, RetryableError
@@ -358,76 +353,3 @@ def resolve_addresses(
         log.info("RDAP budget of %d requests reached: %d addresses wait for the next run", budget,
                  stats["rdap_deferred"])
     return resolver.result
-
-
-class PendingAddresses:
-    """Addresses not yet resolved, kept for later runs (0600, outside the database, bounded in time).
-
-    An address enters when a run ingests it and leaves when a final answer
-    attributes it, or after ``days``: a registry's bad night, the request
-    budget or ``--offline`` must not cost a company its visits, nor keep an
-    address for long. One file per database.
-    """
-
-    def __init__(self, config_dir: Path, db: Path, days: int = 7):
-        # One database, one file, however its path is spelled (relative, through a symlink).
-        digest = hashlib.sha256(str(db.expanduser().resolve()).encode()).hexdigest()[:16]
-        self.path = config_dir / f"pending-addresses-{digest}.json"
-        self.days = days
-
-    def _entries(self) -> dict[str, dict]:
-        try:  # never through a symlink: someone else's file is not ours to read
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, encoding="utf-8") as handle:
-                entries = json.load(handle)
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(entries, list):
-            return {}
-        return {e["client_key"]: e for e in entries if isinstance(e, dict) and e.get("client_key") and e.get("address")}
-
-    def load(self, now: datetime) -> list[tuple[str, str]]:
-        """(client_key, address) of every unexpired entry; expired ones are removed from the file now."""
-        cutoff = (now - timedelta(days=self.days)).isoformat()
-        entries = self._entries()
-        kept = {key: e for key, e in entries.items() if e.get("since", "") >= cutoff}
-        if len(kept) < len(entries):
-            self._write(kept, now)
-        return [(e["client_key"], e["address"]) for e in kept.values()]
-
-    def holds(self, client_key: str) -> bool:
-        return client_key in self._entries()
-
-    def add(self, pairs: list[tuple[str, str]], now: datetime) -> None:
-        """Keep ``pairs`` besides what is waiting already."""
-        entries = self._entries()
-        for key, address in pairs:
-            entries.setdefault(key, {"client_key": key, "address": address, "since": now.isoformat()})
-        self._write(entries, now)
-
-    def keep_only(self, pairs: list[tuple[str, str]], now: datetime) -> None:
-        """Keep exactly ``pairs`` (each with the time it first waited)."""
-        entries = self._entries()
-        self._write({key: entries.get(key) or {"client_key": key, "address": address, "since": now.isoformat()}
-                     for key, address in pairs}, now)
-
-    def drop(self, client_key: str, now: datetime) -> int:
-        """Remove one address (erasure); returns how many entries went."""
-        entries = self._entries()
-        gone = entries.pop(client_key, None)
-        self._write(entries, now)
-        return 1 if gone else 0
-
-    def _write(self, entries: dict[str, dict], now: datetime) -> None:
-        cutoff = (now - timedelta(days=self.days)).isoformat()
-        kept = [e for e in entries.values() if e.get("since", "") >= cutoff]
-        if not kept:
-            self.path.unlink(missing_ok=True)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.unlink(missing_ok=True)  # a leftover (or planted) file keeps its own mode: start afresh
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(kept, handle)
-        os.replace(temporary, self.path)

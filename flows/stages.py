@@ -26,7 +26,7 @@ from enrich import bots
 from enrich.clients import ProxyPolicy
 from enrich.errors import ConfigError, InputError, LeadpipeError, PermanentError, RetryableError
 from enrich.classify import RULES_VERSION, classify, customer_names, load_known_organisations
-from enrich.resolution import KnownRange, PendingAddress, PendingAddresses, Resolution, resolve_addresses
+from enrich.resolution import KnownRange, PendingAddress, Resolution, resolve_addresses
 from enrich.http import PoliteClient
 from enrich.rdap import RdapClient
 from enrich.redact import mask_addresses
@@ -35,6 +35,7 @@ from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import addresses as address_sinks
 from sinks import companies, database, faults, runs
+from sinks.pending import PendingAddresses
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
 from sinks import privacy

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from enrich.resolution import PendingAddresses
+from sinks.pending import PendingAddresses
 from flows import stages
 from flows.config import load_settings
 from tests.conftest import combined, write_log
