@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from enrich.errors import BusyError, LeadpipeError
 from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
@@ -67,7 +68,9 @@ def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None, for
 def _fail(exc: BaseException) -> None:
     from flows.stages import one_line
 
-    err.print(f"[bold red]leadpipe: error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+    # Text, not markup: a file name or a server's words with "[...]" must print as they are.
+    err.print(Text.assemble(("leadpipe: error:", "bold red"), " ", _shown(one_line(exc))), highlight=False,
+              soft_wrap=True)
     raise typer.Exit(75 if isinstance(exc, BusyError) else 1)
 
 
@@ -119,8 +122,19 @@ def _one_operation(command: str, stage_list: list, db: Path | None, config: Path
     (err if quiet else console).print_json(json.dumps(stats, default=str))
 
 
+def _shown(value: object, style: str = "") -> Text:
+    """A value from the data as terminal text: no Rich markup obeyed, no control or bidi character."""
+    from sinks.text import clean_text
+
+    return Text(clean_text("" if value is None else str(value)), style=style)
+
+
 def print_summary(stats: dict, db: Path) -> None:
-    """The run's counts and what the database now holds."""
+    """The run's counts and what the database now holds.
+
+    Names and reasons come from registries, exports and visitors: each cell goes through
+    :func:`_shown`, never Rich markup.
+    """
     from sinks import database
     from sinks.weblog_load import count_rows
 
@@ -146,7 +160,7 @@ def print_summary(stats: dict, db: Path) -> None:
             FROM visits GROUP BY 1 ORDER BY 1 DESC LIMIT 14
             """
         ).fetchall()
-    held = Table(title=f"{db}", header_style="bold")
+    held = Table(title=_shown(db), header_style="bold")
     held.add_column("table")
     held.add_column("rows", justify="right")
     for name, n in counts.items():
@@ -157,7 +171,7 @@ def print_summary(stats: dict, db: Path) -> None:
         for col in ("#", "company", "Business ID", "score", "why"):
             top.add_column(col)
         for rank, name, business_id, score, reasons in leads:
-            top.add_row(str(rank), name, business_id or "", f"{score:g}", reasons)
+            top.add_row(str(rank), _shown(name), _shown(business_id), f"{score:g}", _shown(reasons))
         console.print(top)
     if daily:
         days = Table(title="visits per day (Helsinki)", header_style="bold")
@@ -375,9 +389,11 @@ def demo(
                  stages.import_register(DEMO_DIR / "register.json")])
     stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
     print_summary(stats, db)
-    console.print(f"\nDatabase: [bold]{db}[/]  (open read-only: duckdb.connect('{db}', read_only=True))")
+    console.print(Text.assemble("\nDatabase: ", _shown(db, "bold"), "  (open read-only: duckdb.connect('",
+                                _shown(db), "', read_only=True))"))
     if stats.get("report_html"):
-        console.print(f"Lead report: [bold]{stats['report_html']}[/] and {stats['report_csv']}")
+        console.print(Text.assemble("Lead report: ", _shown(stats["report_html"], "bold"), " and ",
+                                    _shown(stats["report_csv"])))
 
 
 @app.command()

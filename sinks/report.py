@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from sinks.text import clean, csv_cell
+
 YTJ_PAGE = "https://tietopalvelu.ytj.fi/yritys/{business_id}"
 TOP = 25
 
@@ -167,7 +169,10 @@ def column_chart(days: list[tuple[date, int, int]], width: int = 400, height: in
 
 
 def render_html(data: dict, generated_at: datetime) -> str:
-    environment = Environment(loader=PackageLoader("sinks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    # finalize: every value the template prints (charts included) loses control and bidi characters,
+    # which autoescaping leaves in.
+    environment = Environment(loader=PackageLoader("sinks", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                              finalize=clean)
     template = environment.get_template("lead_report.html.j2")
     return template.render(
         **data,
@@ -183,13 +188,18 @@ CSV_COLUMNS = ["rank", "name", "business_id", "industry", "city", "website", "vi
 
 
 def write_csv(data: dict, path: Path) -> None:
-    """UTF-8 with BOM and semicolons: opens in Finnish Excel with ä and ö intact."""
+    """UTF-8 with BOM and semicolons: opens in Finnish Excel with ä and ö intact.
+
+    Safe to open: every text cell is quoted, clean and never a formula (:func:`sinks.text.csv_cell`);
+    numbers stay unquoted numbers.
+    """
     with _private_open(path, "w", newline="", encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle, delimiter=";")
+        writer = csv.writer(handle, delimiter=";", quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(CSV_COLUMNS)
         for row in data["companies"]:
-            writer.writerow([", ".join(row[c]) if isinstance(row[c], list) else
-                             ("yes" if row[c] is True else "" if row[c] is False else row[c]) for c in CSV_COLUMNS])
+            writer.writerow([csv_cell(", ".join(row[c]) if isinstance(row[c], list) else
+                                      ("yes" if row[c] is True else "" if row[c] is False else row[c]))
+                             for c in CSV_COLUMNS])
 
 
 def _private_open(path: Path, mode: str, **kwargs):
