@@ -14,6 +14,7 @@ Every message names URLs with their client addresses masked.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -98,8 +99,14 @@ class PoliteClient:
         self._last[host] = time.monotonic()
 
     def _get(self, url: str, params: dict | None) -> requests.Response:
-        """One request, following redirects hop by hop (each hop paced and guarded by its host's breaker)."""
-        for _ in range(MAX_REDIRECTS + 1):
+        """One request, following redirects hop by hop (each hop paced and guarded by its host's breaker).
+
+        A hop goes only where :func:`redirect_allowed` says, judged against the URL first asked.
+        """
+        first = url
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop and not redirect_allowed(first, url):
+                raise PermanentError(f"redirect to {mask_addresses(_origin(url))} refused: not a registry")
             parts = urlsplit(url)
             if parts.scheme not in {"http", "https"}:
                 raise PermanentError(f"not an HTTP URL: {mask_addresses(url)}")
@@ -182,6 +189,50 @@ class PoliteClient:
         if answer.status != 200:
             raise PermanentError(f"{mask_addresses(url)}: HTTP {answer.status}")
         return answer.body
+
+
+#: Where the registries answer: RDAP (the RIRs' servers, IANA's bootstrap) and the Finnish trade
+#: register (PRH). A redirect may lead to these hosts or their subdomains, over https only.
+REGISTRY_DOMAINS = ("arin.net", "ripe.net", "apnic.net", "lacnic.net", "afrinic.net", "iana.org", "prh.fi")
+
+
+def redirect_allowed(first: str, target: str) -> bool:
+    """Whether a registry's redirect from a request for ``first`` may be followed to ``target``.
+
+    A redirect is the answering server's word, not the operator's: it may point at
+    ``file://``, a cloud's metadata address or an internal service. Followed are https
+    redirects to a registry's host (:data:`REGISTRY_DOMAINS`) and redirects to the host
+    first asked (the configured base); to loopback only when that host is itself loopback
+    (local test registries). Never to a private, link-local or reserved address.
+    """
+    base, hop = urlsplit(first), urlsplit(target)
+    if hop.scheme not in {"http", "https"} or not hop.hostname:
+        return False
+    if hop.hostname == base.hostname:
+        return True
+    if _is_loopback(base.hostname) and _is_loopback(hop.hostname):
+        return True
+    if hop.scheme != "https" or _ip(hop.hostname) is not None:
+        return False
+    return any(hop.hostname == domain or hop.hostname.endswith("." + domain) for domain in REGISTRY_DOMAINS)
+
+
+def _ip(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str | None) -> bool:
+    address = _ip(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: where it leads, without a path that may carry an address."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _read_bounded(response: requests.Response, max_bytes: int, max_seconds: float) -> None:

@@ -27,3 +27,66 @@ def mask_addresses(text: str) -> str:
         return MASK_V6 if "::" in token or token.count(":") >= 5 else token
 
     return _V4.sub(MASK_V4, _V6.sub(v6, text))
+
+
+# Credentials in URLs: the operator's --logs/--leadfeeder URLs may carry ``user:pass@`` or a
+# signed or tokened query (``?token=``, ``sig=``, ``X-Amz-Signature=``...). Which query values are
+# secret cannot be known, so every value goes (names stay, to say which URL it was), and so does
+# every fragment value (OAuth puts ``#access_token=`` there).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@]*(?:@[^\s/?#@]*)*@")
+# A URL, or the path-and-query urllib3 puts in its messages ("url: /a.gz?sig=abc"), up to a space,
+# a quote or a bracket; only its query and fragment are rewritten.
+_URL = re.compile(r"(?i)(?:\b[a-z][a-z0-9+.-]*://|(?<![\w.~-])/)[^\s'\"<>()]*?([?#][^\s'\"<>()]*)")
+REDACTED = "***"
+
+
+def _params(text: str) -> str:
+    """``a=1&b`` → ``a=***&***``."""
+    return "&".join(part.split("=", 1)[0] + "=" + REDACTED if "=" in part else REDACTED if part else ""
+                    for part in text.split("&"))
+
+
+def _query_and_fragment(match: re.Match[str]) -> str:
+    head, tail = match.group(0)[: match.start(1) - match.start(0)], match.group(1)
+    query, hash_, fragment = tail.partition("#")
+    if query.startswith("?"):
+        query = "?" + _params(query[1:])
+    return head + query + (hash_ + _params(fragment) if hash_ and fragment else hash_)
+
+
+def redact_secrets(text: str) -> str:
+    """Every URL credential in ``text`` replaced by ``***``: userinfo, query and fragment values.
+
+    ``"cannot fetch https://u:p@host/a.gz?token=abc"`` → ``"cannot fetch https://***@host/a.gz?token=***"``;
+    also the bare path-and-query that urllib3 puts in its messages (``url: /a.gz?sig=abc``).
+    """
+    return _URL.sub(_query_and_fragment, _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text))
+
+
+def redact_url(url: str) -> str:
+    """One URL as it may be shown, logged or stored (see :func:`redact_secrets`)."""
+    return redact_secrets(url)
+
+
+class SecretURL(str):
+    """A URL whose text is its redacted form; only :meth:`reveal` gives the one to request.
+
+    Locations travel far: into ``rejects.source``, ``company_sources.file``, log lines,
+    progress bars and error messages. As this string *is* the redacted text, each of
+    those gets no credential without having to remember to redact; only the download
+    asks for the real URL. Anything derived from it (``+``, ``format``) is redacted too.
+    """
+
+    def __new__(cls, url: str) -> SecretURL:
+        real = reveal(url)
+        shown = super().__new__(cls, redact_url(real))
+        shown._real = real
+        return shown
+
+    def reveal(self) -> str:
+        return self._real
+
+
+def reveal(url: str) -> str:
+    """The URL to request: a :class:`SecretURL`'s real one, any other string as it is."""
+    return url.reveal() if isinstance(url, SecretURL) else str(url)

@@ -16,13 +16,14 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
 import requests
 
 from enrich.errors import InputError
+from enrich.redact import SecretURL, redact_secrets, redact_url, reveal
 
 #: Lines longer than this are rejected unparsed (a real request line is far shorter).
 MAX_LINE_BYTES = 64 * 1024
@@ -93,7 +94,8 @@ def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--log
     found: list[tuple[str, bool]] = []
     for pattern in patterns:
         if re.match(r"^https?://", pattern, re.IGNORECASE):
-            found.append((pattern, True))
+            # Shown, stored and logged redacted from here on; only download() asks for the real URL.
+            found.append((SecretURL(pattern), True))
             continue
         expanded = Path(pattern).expanduser()
         if glob.has_magic(str(expanded)):
@@ -107,7 +109,8 @@ def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--log
         else:
             matches = [str(expanded)]
         found.extend((m, False) for m in matches)
-    return list(dict.fromkeys(found))
+    # Once each, by the real location: two URLs differing only in their tokens are two files.
+    return list({(reveal(location), is_url): (location, is_url) for location, is_url in found}.values())
 
 
 def expand_sources(patterns: tuple[str, ...] | list[str]) -> list[LogSource]:
@@ -125,23 +128,44 @@ def download(
     headers: dict | None = None,
     timeout: tuple[float, float] = (10, 120),
 ) -> Path:
-    """Fetch ``url`` into ``target`` (created 0600). Credentials come from settings.
+    """Fetch ``url`` into ``target`` (created 0600).
+
+    Credentials given by the caller (the environment's: ``auth``, ``token``, an
+    ``Authorization`` header) win over a ``user:pass@`` in the URL, which is used
+    only without them. Messages name the URL redacted (``url`` may be a
+    :class:`~enrich.redact.SecretURL`; its real form is used for the request only).
 
     Raises:
         InputError: HTTP error status or network failure, as one line.
     """
+    shown = redact_url(str(url))
+    request_url, url_auth = _split_userinfo(reveal(url))
     headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    if auth is None and not any(name.lower() == "authorization" for name in headers):
+        auth = url_auth
     try:
-        with session.get(url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
+        with session.get(request_url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
             if response.status_code >= 400:
-                raise InputError(f"cannot fetch {url}: HTTP {response.status_code} {response.reason}")
+                raise InputError(f"cannot fetch {shown}: HTTP {response.status_code} {response.reason}")
             target.touch(mode=0o600)
             with target.open("wb") as out:
                 for block in response.raw.stream(1 << 20, decode_content=False):
                     out.write(block)
     except requests.RequestException as exc:
-        raise InputError(f"cannot fetch {url}: {exc.__class__.__name__}: {exc}") from None
+        # requests and urllib3 quote the URL (path and query) in their messages.
+        raise InputError(f"cannot fetch {shown}: {exc.__class__.__name__}: {redact_secrets(str(exc))}") from None
     return target
+
+
+def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``https://u:p@host/x`` → (``https://host/x``, (u, p)): requests would otherwise apply the
+    URL's userinfo over an ``Authorization`` header given by the caller."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
 
 
 @dataclass

@@ -135,10 +135,12 @@ def local_file(location: str, is_url: bool, settings: Settings, target: Path, he
         ConfigError: a URL under ``--offline``.
         InputError: the download failed (one line).
     """
+    from enrich.redact import redact_url
+
     if not is_url:
         return Path(location)
     if settings.offline:
-        raise ConfigError(f"--offline: not fetching {location}")
+        raise ConfigError(f"--offline: not fetching {redact_url(location)}")
     with requests.Session() as session:
         session.headers["User-Agent"] = USER_AGENT
         if headers is not None:
@@ -638,9 +640,15 @@ def execute(
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as the one line shown to the operator and kept in ``runs.error``: no client address."""
-    text = mask_addresses(str(exc)).strip().splitlines()
-    first = text[0] if text else ""
+    """An exception as the one line shown to the operator and kept in ``runs.error``.
+
+    No client address, no credential of a URL, no control or bidi character (it reaches terminals).
+    """
+    from enrich.redact import redact_secrets
+    from sinks.text import clean_text
+
+    text = redact_secrets(mask_addresses(str(exc))).strip().splitlines()
+    first = clean_text(text[0]).strip() if text else ""
     if isinstance(exc, LeadpipeError):
         return first or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
