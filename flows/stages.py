@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,7 +34,7 @@ from enrich.weblogs import LogSource, download, expand_locations, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import addresses as address_sinks
-from sinks import companies, database, faults, runs
+from sinks import companies, database, erasure, faults, files, runs
 from sinks.pending import PendingAddresses
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
@@ -57,6 +57,11 @@ class RunContext:
     scratch: Path
     stats: dict = field(default_factory=dict)
     compact: bool = False  # rewrite the file when publishing (after deletions)
+    pending: PendingAddresses | None = None  # addresses waiting for resolution: written after publishing
+
+    def __post_init__(self) -> None:
+        if self.pending is None:
+            self.pending = pending_addresses(self.settings)
 
 
 def window(settings: Settings) -> tuple[datetime | None, datetime | None]:
@@ -173,9 +178,8 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
         stats = ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
     # Until a resolve stage settles them, the run's addresses wait (privately) for one: never discarded.
     now = datetime.now(timezone.utc)
-    waiting = pending_addresses(settings)
-    waiting.add(address_sinks.run_address_pairs(ctx.con), now)
-    stats["addresses_pending"] = len(waiting.load(now))
+    ctx.pending.add(address_sinks.run_address_pairs(ctx.con), now)
+    stats["addresses_pending"] = len(ctx.pending.load(now))
     return stats
 
 
@@ -202,7 +206,7 @@ def leadfeeder(ctx: RunContext) -> dict:
     headers = {"Authorization": f"Token token={token}"} if token else {}
     now = datetime.now(timezone.utc)
     secret = load_or_create_secret(settings)
-    erased = privacy.suppressed(ctx.con, "business_id")
+    erased = erasure.suppressed(ctx.con, "business_id")
     with database.transaction(ctx.con):
         for index, (location, is_url) in enumerate(sources):
             stats["leadfeeder_files"] += 1
@@ -225,7 +229,7 @@ def leadfeeder(ctx: RunContext) -> dict:
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
             counts = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now,
-                                                     erased=lambda bid: privacy.business_id_key(secret, bid) in erased)
+                                                     erased=lambda bid: erasure.business_id_key(secret, bid) in erased)
             stats["leadfeeder_rows"] += counts["rows"]
             stats["leadfeeder_rejected"] += len(rejects)
             stats["leadfeeder_companies_new"] += counts["companies_new"]
@@ -252,7 +256,7 @@ def resolve_addresses_stage(ctx: RunContext, online: bool) -> dict:
     stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "unresolved": 0,
              "rdap_requests": 0, "rdap_networks": 0, "rdap_searches": 0, "rdap_search_results": 0,
              "rdap_not_found": 0, "rdap_failed": 0, "rdap_deferred": 0, "rdap_unavailable": 0, "retried": 0}
-    pending = pending_addresses(settings)
+    pending = ctx.pending
     queued = pending.load(now)
     if queued:
         address_sinks.add_run_addresses(con, queued)
@@ -279,6 +283,7 @@ def resolve_addresses_stage(ctx: RunContext, online: bool) -> dict:
     try:
         with database.transaction(con):
             network_sinks.store_networks(con, resolution.networks, now, settings.network_ttl_days)
+            stats["networks_erased"] = erasure.scrub_erased_networks(con, load_or_create_secret(settings))
             network_sinks.store_searches(con, resolution.searches, now, settings.network_ttl_days)
             network_sinks.store_probes(con, resolution.probes, now, settings.network_ttl_days)
             if has_addresses:
@@ -336,7 +341,7 @@ def enrich(ctx: RunContext) -> dict:
              "register_requests": 0, "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
     has_bulk = con.execute("SELECT count(*) FROM register_companies WHERE source = 'bulk'").fetchall()[0][0] > 0
     secret = load_or_create_secret(settings)
-    erased = privacy.suppressed(con, "business_id")
+    erased = erasure.suppressed(con, "business_id")
     client = None if settings.offline else YtjClient(
         settings.ytj_url, http=registry_client(settings, settings.ytj_min_interval, "application/json")
     )
@@ -348,6 +353,7 @@ def enrich(ctx: RunContext) -> dict:
                 found = [c for c in [client.by_business_id(query)] if c]
             else:
                 found = client.search(query, location or None)
+            found = [c for c in found if erasure.business_id_key(secret, c.business_id) not in erased]
             register_sinks.store_entries(con, found, "api", now, ttl)
             ids = [c.business_id for c in found]
             register_sinks.remember_query(con, kind, query, location, ids, now, ttl)
@@ -375,7 +381,7 @@ def enrich(ctx: RunContext) -> dict:
                 stats["register_failed"] += 1
                 log.warning("register lookup for a network's holder failed, left for a later run: %s", exc)
                 continue
-            if found and privacy.business_id_key(secret, found[1].company.business_id) not in erased:
+            if found and erasure.business_id_key(secret, found[1].company.business_id) not in erased:
                 stats["networks_by_register"] += register_sinks.classify_network_by_register(
                     con, network_id, found[1].company, found[0])
         if stats["networks_by_register"]:
@@ -411,7 +417,7 @@ def enrich(ctx: RunContext) -> dict:
                 stats["register_no_match"] += 1
                 register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
                 continue
-            if privacy.business_id_key(secret, match[0].business_id) in erased:
+            if erasure.business_id_key(secret, match[0].business_id) in erased:
                 stats["register_no_match"] += 1  # an erased sole trader is never matched again
                 register_sinks.apply_match(con, company_id, None, "no-register-match", None, None, now)
                 continue
@@ -454,7 +460,8 @@ def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContex
         # The bulk file is a JSON array of companies; a /companies answer wraps them in {"companies": [...]}.
         query = ("SELECT unnest(json_extract(json, '$.companies[*]')) FROM read_json_objects(?, format = 'auto')"
                  if head.startswith(b"{") else "SELECT json FROM read_json_objects(?, format = 'array')")
-        companies, rejected, stored, now = [], 0, 0, datetime.now(timezone.utc)
+        entries, rejected, stored, now = [], 0, 0, datetime.now(timezone.utc)
+        secret, erased = load_or_create_secret(ctx.settings), erasure.suppressed(ctx.con, "business_id")
         reader = ctx.con.cursor()
         try:
             result = reader.execute(query, [str(source)])
@@ -464,13 +471,15 @@ def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContex
                     for (text,) in rows:
                         index += 1
                         try:
-                            companies.append(parse_company(json.loads(text)))
+                            entries.append(parse_company(json.loads(text)))
                         except (PermanentError, AttributeError, TypeError, ValueError):
                             rejected += 1
                             ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)",
                                             [ctx.run_id, str(path), index, "not a register entry"])
-                    stored += register_sinks.store_entries(ctx.con, companies, "bulk", now, None)
-                    companies = []
+                    if erased:  # an erased sole trader's entry never comes back with the next bulk file
+                        entries = [e for e in entries if erasure.business_id_key(secret, e.business_id) not in erased]
+                    stored += register_sinks.store_entries(ctx.con, entries, "bulk", now, None)
+                    entries = []
         except duckdb.Error as exc:
             raise ConfigError(f"cannot read register file {path}: {one_line(exc)}") from None
         finally:
@@ -537,40 +546,41 @@ def retention(ctx: RunContext) -> dict:
 
 
 def privacy_request(action: str, kind: str, value: str, out: Path | None = None) -> Callable[[RunContext], dict]:
-    """A stage for one data-subject request: forget, subject-export or object."""
+    """A stage for one data-subject request: forget, subject-export or object.
+
+    Raises:
+        ConfigError: the identifier is not an address, e-mail, visitor key or Business ID (checked
+            before the database is touched; the value is never quoted).
+    """
+    from enrich.clients import client_key
+
+    try:
+        value = erasure.canonical(kind, value)
+    except ValueError as exc:
+        raise ConfigError(f"{kind}: {exc}") from None
 
     def privacy_operation(ctx: RunContext) -> dict:
         import json
 
         secret = load_or_create_secret(ctx.settings)
         now = datetime.now(timezone.utc)
-        try:
-            with database.transaction(ctx.con):
-                if action == "forget":
-                    rows = privacy.forget(ctx.con, secret, kind, value, now)
-                    if kind == "ip":  # nor may the address wait for resolution
-                        from enrich.clients import client_key
-
-                        rows["pending_addresses"] = pending_addresses(ctx.settings).drop(
-                            client_key(secret, value.strip()), now)
-                    ctx.compact = True  # erased rows must not linger in free blocks of the file
-                    return {"forgotten": rows}
-                if action == "object":
-                    return {"objection": privacy.object_to_marketing(ctx.con, secret, kind, value, now)}
-                data = privacy.subject_export(ctx.con, secret, kind, value, now)
-                if kind == "ip":  # the address itself may wait, outside the database, for resolution
-                    from enrich.clients import client_key
-
-                    data["waiting_for_resolution"] = pending_addresses(ctx.settings).holds(client_key(secret, value.strip()))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        with database.transaction(ctx.con):
+            if action == "forget":
+                rows = erasure.forget(ctx.con, secret, kind, value, now)
+                if kind == "ip":  # nor may the address wait for resolution
+                    rows["pending_addresses"] = ctx.pending.drop(client_key(secret, value), now)
+                ctx.compact = True  # erased rows must not linger in free blocks of the file
+                return {"forgotten": rows}
+            if action == "object":
+                return {"objection": privacy.object_to_marketing(ctx.con, secret, kind, value, now)}
+            data = privacy.subject_export(ctx.con, secret, kind, value, now)
+            if kind == "ip":  # the address itself may wait, outside the database, for resolution
+                data["waiting_for_resolution"] = ctx.pending.holds(client_key(secret, value))
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
         if out is None:
-            sys.stdout.write(text + "\n")
+            sys.stdout.write(text)
         else:
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+            files.write_private(out, text)
         return {"exported": {k: len(v) for k, v in data.items() if isinstance(v, list)}}
 
     return privacy_operation
@@ -613,30 +623,46 @@ def execute(
             except for a ``failed`` row in ``runs``.
     """
     call = call or (lambda name, fn, ctx: fn(ctx))
+    # One file, one lock, whatever name it is given (a symlink, a relative path): its real path, once.
+    settings = replace(settings, db=settings.db.expanduser().resolve())
     db = settings.db
-    with database.exclusive(db):
-        scratch = Path(tempfile.mkdtemp(prefix=".leadpipe-", dir=db.parent))
-        try:
-            current: list[RunContext] = []
-            with database.working_copy(db, settings.memory_limit, lambda: any(c.compact for c in current)) as con:
-                ctx = RunContext(settings, con, runs.start_run(con, command), scratch)
-                current.append(ctx)
-                for stage in stages:
-                    name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
-                    ctx.stats.update(call(name, fn, ctx) or {})
-                    faults.point(f"stage:{name}:after")
-                runs.finish_run(con, ctx.run_id, "success", ctx.stats)
-                ctx.stats["run_id"] = ctx.run_id
-                return ctx.stats
-        except Exception as exc:
-            reason = one_line(exc)
-            with contextlib.suppress(Exception), database.working_copy(db, settings.memory_limit) as con:
-                runs.record_failure(con, command, reason)
-            if isinstance(exc, LeadpipeError):
-                raise
-            raise LeadpipeError(reason) from exc
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    umask = os.umask(0o077)  # everything a run creates is its owner's alone: WAL, temp files, folders
+    try:
+        with database.exclusive(db):
+            return _execute_locked(settings, command, stages, call)
+    finally:
+        os.umask(umask)
+
+
+def _execute_locked(settings: Settings, command: str, stages: list, call: Callable) -> dict:
+    db = settings.db
+    for stale in db.parent.glob(f".leadpipe-{db.name}-*"):  # a killed run's downloads: nobody else's (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".leadpipe-{db.name}-", dir=db.parent))
+    try:
+        current: list[RunContext] = []
+        with database.working_copy(db, settings.memory_limit, lambda: any(c.compact for c in current),
+                                   temp_directory=scratch / "duckdb") as con:
+            ctx = RunContext(settings, con, runs.start_run(con, command), scratch)
+            current.append(ctx)
+            for stage in stages:
+                name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
+                ctx.stats.update(call(name, fn, ctx) or {})
+                faults.point(f"stage:{name}:after")
+            runs.finish_run(con, ctx.run_id, "success", ctx.stats)
+            ctx.stats["run_id"] = ctx.run_id
+        # Published: what the run settled may leave the pending file (a kill before this keeps it there).
+        ctx.pending.save(datetime.now(timezone.utc))
+        return ctx.stats
+    except Exception as exc:
+        reason = one_line(exc)
+        with contextlib.suppress(Exception), database.working_copy(db, settings.memory_limit) as con:
+            runs.record_failure(con, command, reason)
+        if isinstance(exc, LeadpipeError):
+            raise
+        raise LeadpipeError(reason) from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def one_line(exc: BaseException) -> str:
@@ -670,15 +696,16 @@ def import_network_list(path: Path, source: str) -> Callable[[RunContext], dict]
             raise ConfigError(f"{path}: {exc}") from None
         known = load_known_organisations(ctx.settings.data_dir / "networks" / "known-organisations.csv")
         now = datetime.now(timezone.utc)
-        erased = privacy.suppressed(ctx.con, "business_id")
+        erased = erasure.suppressed(ctx.con, "business_id")
         if erased:  # an erased sole trader stays erased, whatever the list still says
             secret = load_or_create_secret(ctx.settings)
             networks = [n for n in networks
-                        if not (n.business_id and privacy.business_id_key(secret, n.business_id) in erased)]
+                        if not (n.business_id and erasure.business_id_key(secret, n.business_id) in erased)]
         with database.transaction(ctx.con):
             for line_no, reason in rejects:
                 ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, str(path), line_no, reason])
             network_sinks.store_networks(ctx.con, [classify(n, known) for n in networks], now, None)
+            erasure.scrub_erased_networks(ctx.con, load_or_create_secret(ctx.settings))
         # Addresses that waited for want of a network may find theirs in the list: attribute them now.
         stats = resolve_addresses_stage(ctx, online=False)
         return {"networks_imported": len(networks), "rows_rejected": len(rejects),

@@ -23,16 +23,23 @@ import duckdb
 
 from enrich.errors import BusyError, ConfigError
 from sinks import faults
+from sinks.files import private_dir
 
 
-def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Settings every leadpipe connection gets: no extension downloads, UTC."""
+def configure(
+    con: duckdb.DuckDBPyConnection, memory_limit: str | None = None, temp_directory: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Settings every leadpipe connection gets: no extension downloads, UTC; spills in a private folder."""
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])
+    if temp_directory is not None:
+        temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(temp_directory, 0o700)
+        con.execute("SET temp_directory = ?", [str(temp_directory)])
     return con
 
 
@@ -79,18 +86,20 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
-def connect(path: Path | str = ":memory:", memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str = ":memory:", memory_limit: str | None = None, temp_directory: Path | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open (creating 0600 if new) and migrate a database."""
     if str(path) != ":memory:":
         path = Path(path)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(path.parent)
     previous = os.umask(0o077)
     try:
         con = duckdb.connect(str(path))
     finally:
         os.umask(previous)
-    configure(con, memory_limit)
+    configure(con, memory_limit, temp_directory)
     migrate(con)
     return con
 
@@ -105,9 +114,12 @@ def lock_path(db: Path) -> Path:
 
 @contextlib.contextmanager
 def exclusive(db: Path) -> Iterator[None]:
-    """Hold the database's run lock, or raise BusyError at once."""
-    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o600)
+    """Hold the database's run lock, or raise BusyError at once (never through a symlink)."""
+    private_dir(db.parent)
+    try:
+        fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot take the lock {lock_path(db)}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,7 +151,8 @@ def compact(source: Path, memory_limit: str | None = None) -> None:
 
 @contextlib.contextmanager
 def working_copy(
-    db: Path, memory_limit: str | None = None, compact_when: Callable[[], bool] | None = None
+    db: Path, memory_limit: str | None = None, compact_when: Callable[[], bool] | None = None,
+    temp_directory: Path | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a private copy of the published database.
 
@@ -151,15 +164,15 @@ def working_copy(
     if db.exists() and db.is_dir():
         raise ConfigError(f"--db {db} is a directory")
     work = work_path(db)
-    for leftover in (work, work.with_name(work.name + ".wal")):
+    # A killed run's copy, its WAL and a half-written compaction (which holds pre-erasure rows) go first.
+    for leftover in (work, work.with_name(work.name + ".wal"), work.with_name(work.name + ".compact")):
         leftover.unlink(missing_ok=True)
     if db.exists():
-        previous = os.umask(0o077)
-        try:
-            shutil.copyfile(db, work)
-        finally:
-            os.umask(previous)
-    con = connect(work, memory_limit)
+        with open(db, "rb") as source:
+            fd = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+    con = connect(work, memory_limit, temp_directory)
     try:
         yield con
         con.execute("CHECKPOINT")

@@ -21,7 +21,7 @@ from sinks import companies
 
 #: Rules decided from what was seen in the pipeline, not from the registry's record:
 #: classifying the record again must not undo them (overrides are re-applied afterwards).
-_DATA_RULES = ("many-visitors", "register-industry")
+_DATA_RULES = ("many-visitors", "register-industry", "erased")
 
 
 def store_networks(

@@ -23,6 +23,11 @@ class PendingAddresses:
     attributes it, or after ``days``: a registry's bad night, the request
     budget or ``--offline`` must not cost a company its visits, nor keep an
     address for long. One file per database.
+
+    Changes are held in memory and written by :meth:`save`, which the run
+    calls after it has published the database: a run killed before that
+    leaves the file as the published database expects it (an erasure's
+    :meth:`drop` is written at once — privacy first).
     """
 
     def __init__(self, config_dir: Path, db: Path, days: int = 7):
@@ -30,8 +35,10 @@ class PendingAddresses:
         digest = hashlib.sha256(str(db.expanduser().resolve()).encode()).hexdigest()[:16]
         self.path = config_dir / f"pending-addresses-{digest}.json"
         self.days = days
+        self._held: dict[str, dict] | None = None
+        self._dirty = False
 
-    def _entries(self) -> dict[str, dict]:
+    def _read(self) -> dict[str, dict]:
         try:  # never through a symlink: someone else's file is not ours to read
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, encoding="utf-8") as handle:
@@ -42,14 +49,20 @@ class PendingAddresses:
             return {}
         return {e["client_key"]: e for e in entries if isinstance(e, dict) and e.get("client_key") and e.get("address")}
 
+    def _entries(self) -> dict[str, dict]:
+        if self._held is None:
+            self._held = self._read()
+        return self._held
+
     def load(self, now: datetime) -> list[tuple[str, str]]:
-        """(client_key, address) of every unexpired entry; expired ones are removed from the file now."""
+        """(client_key, address) of every unexpired entry."""
         cutoff = (now - timedelta(days=self.days)).isoformat()
         entries = self._entries()
-        kept = {key: e for key, e in entries.items() if e.get("since", "") >= cutoff}
-        if len(kept) < len(entries):
-            self._write(kept, now)
-        return [(e["client_key"], e["address"]) for e in kept.values()]
+        expired = [key for key, e in entries.items() if e.get("since", "") < cutoff]
+        for key in expired:
+            del entries[key]
+        self._dirty |= bool(expired)
+        return [(e["client_key"], e["address"]) for e in entries.values()]
 
     def holds(self, client_key: str) -> bool:
         return client_key in self._entries()
@@ -59,20 +72,28 @@ class PendingAddresses:
         entries = self._entries()
         for key, address in pairs:
             entries.setdefault(key, {"client_key": key, "address": address, "since": now.isoformat()})
-        self._write(entries, now)
+        self._dirty = True
 
     def keep_only(self, pairs: list[tuple[str, str]], now: datetime) -> None:
         """Keep exactly ``pairs`` (each with the time it first waited)."""
         entries = self._entries()
-        self._write({key: entries.get(key) or {"client_key": key, "address": address, "since": now.isoformat()}
-                     for key, address in pairs}, now)
+        self._held = {key: entries.get(key) or {"client_key": key, "address": address, "since": now.isoformat()}
+                      for key, address in pairs}
+        self._dirty = True
 
     def drop(self, client_key: str, now: datetime) -> int:
-        """Remove one address (erasure); returns how many entries went."""
-        entries = self._entries()
-        gone = entries.pop(client_key, None)
-        self._write(entries, now)
+        """Remove one address (erasure), from the file at once; returns how many entries went."""
+        gone = self._entries().pop(client_key, None)
+        on_disk = self._read()
+        if on_disk.pop(client_key, None) is not None:
+            self._write(on_disk, now)
         return 1 if gone else 0
+
+    def save(self, now: datetime) -> None:
+        """Write what this run changed (after the database it belongs to is published)."""
+        if self._dirty:
+            self._write(self._entries(), now)
+            self._dirty = False
 
     def _write(self, entries: dict[str, dict], now: datetime) -> None:
         cutoff = (now - timedelta(days=self.days)).isoformat()

@@ -1,10 +1,9 @@
-"""The data subject's rights in DuckDB: contacts, erasure with suppression, access, objection, retention.
+"""The data subject's rights in DuckDB: contacts, access, objection, retention (erasure: ``sinks/erasure.py``).
 
 Everything that finds a person uses a keyed hash (the secret lives outside the
 database): the email's, the address's (``client_key``), the visitor's, or a
-Business ID's. Erasure records the same keyed hash as a suppression, so later
-runs never re-import the subject; the audit log records what was done and how
-many rows it touched — never the personal data itself.
+Business ID's. The audit log records what was done and how many rows it
+touched — never the personal data itself.
 """
 
 from __future__ import annotations
@@ -16,33 +15,13 @@ import duckdb
 from stdnum.fi import ytunnus
 
 from enrich.clients import client_key, keyed_hash
-from enrich.forms import Submission, normalise_email
+from enrich.forms import Submission
+from sinks.erasure import VISIT_TABLES, audit, business_id_key, canonical, email_key, suppressed
 
 #: Mail providers whose domain says nothing about the sender's company.
 FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
              "icloud.com", "me.com", "luukku.com", "suomi24.fi", "kolumbus.fi", "elisanet.fi", "saunalahti.fi",
              "welho.com", "dnainternet.net", "protonmail.com", "proton.me", "gmx.com", "aol.com"}
-VISIT_TABLES = ("visits", "pageviews", "pending_pageviews")
-
-
-def email_key(secret: bytes, email: str) -> str:
-    return keyed_hash(secret, "email", normalise_email(email) or email.strip().lower())
-
-
-def business_id_key(secret: bytes, business_id: str) -> str:
-    return keyed_hash(secret, "business_id", ytunnus.format(business_id) if ytunnus.is_valid(business_id) else business_id.strip())
-
-
-def suppressed(con: duckdb.DuckDBPyConnection, kind: str) -> set[str]:
-    return {key for (key,) in con.execute("SELECT key FROM suppressions WHERE kind = ?", [kind]).fetchall()}
-
-
-def audit(con: duckdb.DuckDBPyConnection, action: str, subject_kind: str | None, rows: dict, now: datetime) -> None:
-    con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?)", [now, action, subject_kind, json.dumps(rows, sort_keys=True)])
-
-
-def _suppress(con: duckdb.DuckDBPyConnection, kind: str, key: str, now: datetime) -> None:
-    con.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?, ?)", [kind, key, now])
 
 
 def store_contacts(
@@ -100,99 +79,75 @@ def link_contacts(con: duckdb.DuckDBPyConnection) -> int:
     return linked
 
 
-def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
-    """Erase every row about one subject, suppress it for later runs, and audit the act.
+def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
+    """Everything held about a subject, as JSON-ready data; audited.
 
     Args:
-        kind: ``email``, ``ip``, ``visitor-key`` or ``business-id`` (a sole trader is a person).
+        kind: ``email``, ``ip``, ``visitor-key`` or ``business-id``; the value is canonicalised first.
+
+    Raises:
+        ValueError: the identifier is not one of its kind.
     """
-    rows: dict[str, int] = {}
-
-    def delete(table: str, where: str, params: list) -> None:
-        rows[table] = rows.get(table, 0) + con.execute(f"DELETE FROM {table} WHERE {where}", params).fetchall()[0][0]
-
-    if kind == "email":
-        key = email_key(secret, value)
-        delete("contacts", "email_key = ?", [key])
-        _suppress(con, "email", key, now)
-    elif kind in ("ip", "visitor-key"):
-        column, key = ("client_key", client_key(secret, value.strip())) if kind == "ip" else ("visitor_key", value.strip())
-        for table in VISIT_TABLES:
-            delete(table, f"{column} = ?", [key])
-        if kind == "ip":
-            delete("address_probes", "client_key = ?", [key])
-        _suppress(con, "ip" if kind == "ip" else "visitor", key, now)
-    elif kind == "business-id":
-        if not ytunnus.is_valid(value):
-            raise ValueError(f"not a valid Business ID: {value!r}")
-        business_id = ytunnus.format(value)
-        ids = [cid for (cid,) in con.execute("SELECT company_id FROM companies WHERE business_id = ?", [business_id]).fetchall()]
-        ids += [alias for (alias,) in con.execute(
-            "SELECT alias_id FROM company_aliases WHERE company_id IN (SELECT unnest(?))", [ids]).fetchall()]
-        delete("contacts", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
-        for table in (*VISIT_TABLES, "company_sources"):
-            delete(table, "company_id IN (SELECT unnest(?))", [ids])
-        delete("company_aliases", "company_id IN (SELECT unnest(?)) OR alias_id IN (SELECT unnest(?))", [ids, ids])
-        delete("networks", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
-        delete("register_companies", "business_id = ?", [business_id])
-        delete("companies", "company_id IN (SELECT unnest(?))", [ids])
-        _suppress(con, "business_id", business_id_key(secret, business_id), now)
-    else:
-        raise ValueError(f"unknown subject kind {kind!r}")
-    audit(con, "forget", kind, rows, now)
-    return rows
-
-
-def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
-    """Everything held about a subject (``email`` or ``ip``), as JSON-ready data; audited."""
+    value = canonical(kind, value)
 
     def records(sql: str, params: list) -> list[dict]:
         result = con.execute(sql, params)
         names = [d[0] for d in result.description]
         return [dict(zip(names, row)) for row in result.fetchall()]
 
+    visits = """
+        SELECT v.* EXCLUDE (client_key), n.cidr AS network, n.org_name AS network_holder, c.name AS company
+        FROM visits v LEFT JOIN networks n USING (network_id) LEFT JOIN companies c ON c.company_id = v.company_id
+        WHERE v.{column} = ? ORDER BY v.started_at
+    """
     if kind == "email":
         key = email_key(secret, value)
         data = {"contacts": records("SELECT * EXCLUDE (email_key) FROM contacts WHERE email_key = ?", [key])}
         data["marketing_objection"] = bool(con.execute(
             "SELECT count(*) FROM marketing_objections WHERE kind = 'email' AND key = ?", [key]).fetchall()[0][0])
-    elif kind == "ip":
-        key = client_key(secret, value.strip())
+    elif kind in ("ip", "visitor-key"):
+        column, key = ("client_key", client_key(secret, value)) if kind == "ip" else ("visitor_key", value)
         data = {
-            "visits": records(
-                """
-                SELECT v.* EXCLUDE (client_key), n.cidr AS network, n.org_name AS network_holder, c.name AS company
-                FROM visits v LEFT JOIN networks n USING (network_id) LEFT JOIN companies c ON c.company_id = v.company_id
-                WHERE v.client_key = ? ORDER BY v.started_at
-                """, [key]),
-            "pageviews": records(
-                "SELECT * EXCLUDE (client_key) FROM pageviews WHERE client_key = ? ORDER BY ts", [key]),
+            "visits": records(visits.format(column=column), [key]),
+            "pageviews": records(f"SELECT * EXCLUDE (client_key) FROM pageviews WHERE {column} = ? ORDER BY ts", [key]),
             "pending_pageviews": records(
-                "SELECT * EXCLUDE (client_key) FROM pending_pageviews WHERE client_key = ? ORDER BY ts", [key]),
-            "registry_lookups": records(
-                "SELECT network_id AS network_asked_about, probed_at FROM address_probes WHERE client_key = ?", [key]),
+                f"SELECT * EXCLUDE (client_key) FROM pending_pageviews WHERE {column} = ? ORDER BY ts", [key]),
         }
-    else:
-        raise ValueError(f"unknown subject kind {kind!r}")
+        if kind == "ip":
+            data["registry_lookups"] = records(
+                "SELECT network_id AS network_asked_about, probed_at FROM address_probes WHERE client_key = ?", [key])
+    else:  # a Business ID: a sole trader's company, as every source saw it
+        ids = [cid for (cid,) in con.execute("SELECT company_id FROM companies WHERE business_id = ?", [value]).fetchall()]
+        data = {
+            "companies": records("SELECT * FROM companies WHERE company_id IN (SELECT unnest(?))", [ids]),
+            "register": records("SELECT * FROM register_companies WHERE business_id = ?", [value]),
+            "sources": records("SELECT * FROM company_sources WHERE company_id IN (SELECT unnest(?))", [ids]),
+            "contacts": records("SELECT * EXCLUDE (email_key) FROM contacts WHERE business_id = ? "
+                                "OR company_id IN (SELECT unnest(?))", [value, ids]),
+            "visits": records(visits.format(column="company_id").replace("= ?", "IN (SELECT unnest(?))"), [ids]),
+            "daily_totals": records("SELECT * FROM company_daily_totals WHERE company_id IN (SELECT unnest(?))", [ids]),
+        }
+        data["marketing_objection"] = bool(con.execute(
+            "SELECT count(*) FROM marketing_objections WHERE kind = 'business_id' AND key = ?",
+            [business_id_key(secret, value)]).fetchall()[0][0])
     audit(con, "subject-export", kind, {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}, now)
     return {"subject_kind": kind, "exported_at": now.isoformat(), **data}
 
 
 def object_to_marketing(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:
     """Flag a contact (``email``) or company (``business-id``) against direct marketing, for good."""
+    value = canonical(kind, value)
     if kind == "email":
         key = email_key(secret, value)
         con.execute("INSERT OR IGNORE INTO marketing_objections VALUES ('email', ?, ?)", [key, now])
         rows = {"contacts": con.execute(
             "UPDATE contacts SET marketing_objection = true WHERE email_key = ?", [key]).fetchall()[0][0]}
     elif kind == "business-id":
-        if not ytunnus.is_valid(value):
-            raise ValueError(f"not a valid Business ID: {value!r}")
         con.execute("INSERT OR IGNORE INTO marketing_objections VALUES ('business_id', ?, ?)",
                     [business_id_key(secret, value), now])
         rows = {"companies": apply_objections(con, secret)}
     else:
-        raise ValueError(f"unknown subject kind {kind!r}")
+        raise ValueError("an objection is recorded by e-mail or by Business ID")
     audit(con, "object", kind, rows, now)
     return rows
 
@@ -210,8 +165,9 @@ def apply_objections(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
     return len(flagged)
 
 
-def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime) -> dict:
-    """Delete visit-level rows older than ``months``; keep daily aggregates per company."""
+def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_months: int = 60) -> dict:
+    """Delete visit-level rows older than ``months`` — visits, pageviews, the line ledger, rejects, form
+    contacts and export figures — keeping daily aggregates per company; audit entries after ``audit_months``."""
     cutoff = now - timedelta(days=round(months * 30.44))
     con.execute(
         """
@@ -223,7 +179,13 @@ def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime) -> dic
         [cutoff],
     )
     rows = {}
-    for table, column in (("pageviews", "ts"), ("pending_pageviews", "ts"), ("visits", "ended_at"), ("log_lines", "ts")):
+    for table, column in (("pageviews", "ts"), ("pending_pageviews", "ts"), ("visits", "ended_at"), ("log_lines", "ts"),
+                          ("contacts", "submitted_at"), ("company_sources", "last_visit")):
         rows[table] = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff]).fetchall()[0][0]
+    rows["rejects"] = con.execute(
+        "DELETE FROM rejects WHERE run_id IN (SELECT run_id FROM runs WHERE started_at < ?)", [cutoff]
+    ).fetchall()[0][0]
+    audit_cutoff = now - timedelta(days=round(audit_months * 30.44))
+    rows["audit_log"] = con.execute("DELETE FROM audit_log WHERE acted_at < ?", [audit_cutoff]).fetchall()[0][0]
     audit(con, "retention", None, {**rows, "cutoff": cutoff.date().isoformat()}, now)
     return rows

@@ -101,7 +101,7 @@ def test_a_forgotten_address_never_waits_and_waiting_is_bounded_in_time(tmp_path
     for entry in entries:
         entry["since"] = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat()
     waiting.path.write_text(json.dumps(entries))
-    assert waiting.load(datetime.now(timezone.utc)) == []
+    assert stages.pending_addresses(settings).load(datetime.now(timezone.utc)) == []
 
 
 def test_one_file_per_database(tmp_path):
@@ -109,6 +109,7 @@ def test_one_file_per_database(tmp_path):
     second = PendingAddresses(tmp_path / "cfg", tmp_path / "b.duckdb")
     now = datetime.now(timezone.utc)
     first.add([("k1", "192.0.2.1")], now)
+    first.save(now)
     assert second.load(now) == [] and first.load(now) == [("k1", "192.0.2.1")]
     assert (tmp_path / "cfg").stat().st_mode & 0o777 == 0o700
 
@@ -159,6 +160,7 @@ def test_the_pending_file_stays_private_whatever_is_planted_around_it(tmp_path, 
     old = os.umask(0)
     try:
         waiting.add([("k1", "192.0.2.1")], now)
+        waiting.save(now)
     finally:
         os.umask(old)
     assert waiting.path.stat().st_mode & 0o777 == 0o600
@@ -167,7 +169,7 @@ def test_the_pending_file_stays_private_whatever_is_planted_around_it(tmp_path, 
     secret.write_text('[{"client_key": "x", "address": "192.0.2.9", "since": "2999-01-01"}]')
     waiting.path.unlink()
     waiting.path.symlink_to(secret)
-    assert waiting.load(now) == []
+    assert PendingAddresses(tmp_path / "cfg", db).load(now) == []
 
 
 def test_subject_export_says_whether_the_address_waits(tmp_path):
@@ -178,3 +180,33 @@ def test_subject_export_says_whether_the_address_waits(tmp_path):
     stages.execute(settings, "subject-export", [stages.privacy_request("subject-export", "ip", "88.120.10.2", out)])
     exported = json.loads(out.read_text())
     assert exported["waiting_for_resolution"] is True and len(exported["visits"]) == 1
+
+
+def test_a_run_killed_before_publishing_keeps_what_waited(tmp_path, httpserver):
+    import subprocess
+    import sys
+    import textwrap
+
+    _registry(httpserver)
+    logs = write_log(tmp_path / "access.log", LINES)
+    stages.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
+    waiting = stages.pending_addresses(_settings(tmp_path)).path
+    before = waiting.read_text()
+    root = Path(__file__).resolve().parents[1]
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(root)!r})
+        from sinks import faults
+        faults.KILL_AT = "publish:before-rename"
+        from flows import stages
+        from flows.config import load_settings
+        settings = load_settings({{"db": {str(tmp_path / "leads.duckdb")!r}, "rdap_url": {httpserver.url_for("/rdap")!r},
+                                   "rdap_min_interval": 0}}, None, {{"LEADPIPE_CONFIG_DIR": {str(tmp_path / "cfg")!r}}})
+        stages.execute(settings, "resolve", ["resolve"])
+    """)
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120).returncode == -9
+    assert waiting.read_text() == before  # the published database never saw the answers: nothing left the file
+    assert _companies(tmp_path / "leads.duckdb") == []
+    stats = stages.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
+    assert stats["retried"] == 3 and not waiting.exists()
+    assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1), ("Mobiilitiimi Oy", 1)]
