@@ -16,7 +16,7 @@ from rich.text import Text
 
 from enrich.errors import BusyError, LeadpipeError
 from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
-from flows.runtime import prefect_server, prepare_prefect, setup_logging
+from flows.runtime import prefect_server, prepare_prefect, setup_logging, temporary_prefect_api
 
 app = typer.Typer(
     name="leadpipe",
@@ -83,13 +83,15 @@ def _settings(overrides: dict, config: Path | None) -> Settings:
 
 
 def _run_flow(settings_overrides: dict, config: Path | None, command: str) -> dict:
-    """The nightly flow, in-process (Prefect starts a temporary local API if none is configured)."""
+    """The nightly flow, in-process, against a temporary local Prefect API (a child that dies with us)
+    when none is configured."""
     settings = _settings(settings_overrides, config)
     prepare_prefect(settings)
     from flows.nightly import nightly
 
     try:
-        return nightly(overrides=settings_overrides, config_file=str(config) if config else None, command=command)
+        with temporary_prefect_api():
+            return nightly(overrides=settings_overrides, config_file=str(config) if config else None, command=command)
     except LeadpipeError as exc:
         _fail(exc)
     except Exception as exc:  # anything unexpected is still one line, never a traceback

@@ -31,9 +31,23 @@ def prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 
 
+class _SafeMessages(logging.Filter):
+    """Log messages quote registry and export text: no control or bidi character reaches the terminal,
+    and no client address or URL credential reaches any log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from enrich.redact import mask_addresses, redact_secrets
+        from sinks.text import clean_text
+
+        record.msg, record.args = clean_text(redact_secrets(mask_addresses(record.getMessage()))), None
+        return True
+
+
 def setup_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SafeMessages())
     for noisy in ("httpx", "httpcore", "urllib3", "prefect", "uvicorn", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

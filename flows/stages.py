@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -577,6 +578,9 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
             if kind == "ip":  # the address itself may wait, outside the database, for resolution
                 data["waiting_for_resolution"] = ctx.pending.holds(client_key(secret, value))
         text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+        # Exact data, but no control or bidi character raw on a terminal: escaped as JSON allows.
+        text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+                      lambda m: f"\\u{ord(m.group(0)):04x}", text)
         if out is None:
             sys.stdout.write(text)
         else:
