@@ -9,9 +9,12 @@ opened the old file can never receive what was meant to be private.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 def private_dir(path: Path) -> Path:
@@ -27,18 +30,26 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` as a new 0600 file, by rename; a symlink at ``path`` is replaced, not followed."""
+@contextlib.contextmanager
+def private_writer(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """A handle onto a fresh 0600 file that becomes ``path`` (by rename) when the block ends cleanly;
+    a symlink at ``path`` is replaced, never followed; on an error ``path`` is left as it was."""
     private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_private(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` as a new 0600 file (see :func:`private_writer`)."""
+    with private_writer(path, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
     return path

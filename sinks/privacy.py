@@ -8,7 +8,6 @@ touched — never the personal data itself.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import duckdb
@@ -16,7 +15,7 @@ from stdnum.fi import ytunnus
 
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
-from sinks.erasure import VISIT_TABLES, audit, business_id_key, canonical, email_key, suppressed
+from sinks.erasure import audit, business_id_key, canonical, email_key, suppressed
 
 #: Mail providers whose domain says nothing about the sender's company.
 FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",

@@ -7,7 +7,6 @@ and pageviews; companies flagged against direct marketing never appear.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from sinks.files import private_writer
 from sinks.text import clean, csv_cell
 
 YTJ_PAGE = "https://tietopalvelu.ytj.fi/yritys/{business_id}"
@@ -193,7 +193,7 @@ def write_csv(data: dict, path: Path) -> None:
     Safe to open: every text cell is quoted, clean and never a formula (:func:`sinks.text.csv_cell`);
     numbers stay unquoted numbers.
     """
-    with _private_open(path, "w", newline="", encoding="utf-8-sig") as handle:
+    with private_writer(path, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle, delimiter=";", quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(CSV_COLUMNS)
         for row in data["companies"]:
@@ -202,20 +202,12 @@ def write_csv(data: dict, path: Path) -> None:
                              for c in CSV_COLUMNS])
 
 
-def _private_open(path: Path, mode: str, **kwargs):
-    """Reports are created readable by their owner only (in a 0700 directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.chmod(path, 0o600)
-    return os.fdopen(fd, mode, **kwargs)
-
-
 def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime) -> dict:
     """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it."""
     data = report_data(con, period)
     stem = report_dir / f"lead-report-{period.end.isoformat()}"
     html_path, csv_path = stem.with_suffix(".html"), stem.with_suffix(".csv")
-    with _private_open(html_path, "w", encoding="utf-8") as handle:
+    with private_writer(html_path, "w", encoding="utf-8") as handle:
         handle.write(render_html(data, now))
     write_csv(data, csv_path)
     report_id = con.execute("SELECT coalesce(max(report_id), 0) + 1 FROM reports").fetchall()[0][0]

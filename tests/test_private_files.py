@@ -97,3 +97,20 @@ def test_a_killed_runs_leftovers_are_cleared_before_the_next_run(tmp_path):
     others.mkdir()
     stages.execute(_settings(tmp_path, db), "second", [lambda ctx: {}])
     assert not stale.exists() and not compacted.exists() and others.exists()
+
+
+def test_reports_are_private_at_every_level_and_never_written_through_a_symlink(tmp_path, open_umask):
+    db = tmp_path / "leads.duckdb"
+    reports = tmp_path / "r1" / "r2"
+    stages.execute(_settings(tmp_path, db, logs=[str(write_log(tmp_path / "access.log", [combined()]))]),
+                   "ingest", ["ingest", "load"])
+    victim = tmp_path / "victim.html"
+    victim.write_text("keep me")
+    reports.mkdir(parents=True)
+    (reports / "lead-report-2026-11-24.html").symlink_to(victim)
+    stages.execute(_settings(tmp_path, db, report_dir=str(tmp_path / "new" / "deep"), until="2026-11-24"),
+                   "report", ["report"])
+    assert _mode(tmp_path / "new") == _mode(tmp_path / "new" / "deep") == 0o700
+    assert all(_mode(p) == 0o600 for p in (tmp_path / "new" / "deep").iterdir())
+    stages.execute(_settings(tmp_path, db, report_dir=str(reports), until="2026-11-24"), "report", ["report"])
+    assert victim.read_text() == "keep me" and not (reports / "lead-report-2026-11-24.html").is_symlink()
