@@ -31,6 +31,10 @@ MAX_LINE_BYTES = 64 * 1024
 #: whatever the file size.
 BATCH_BYTES = 32 * 1024 * 1024
 PIECE_BYTES = 4 * 1024 * 1024
+#: Bytes read from one file at most, after decompression: a gzip bomb (1,000:1 and more)
+#: stops here with a counted reject instead of filling the disk for hours.
+MAX_FILE_BYTES = 20 * 10**9
+OVER_THE_CAP = "decompressed size over the cap: the rest of the file is not read"
 
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 #: One combined/common log line, optionally prefixed by a quoted X-Forwarded-For
@@ -170,15 +174,19 @@ def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
 
 @dataclass
 class ReadResult:
-    """What reading a file found besides its lines: damage at the end, if any.
+    """What reading a file found besides its lines: damage at the end, if any; blank lines.
 
     ``stopped_at`` is the text of the last line read before the damage (cut
     short, when the damage cut it; ``""`` when nothing could be read): the
     reject's sample, masked like every other sample before it is stored.
+    Blank lines (nothing but spaces, tabs and line ends) are counted here and
+    never yielded: ``blank_lines`` of them, the first at ``first_blank_line``.
     """
 
     error: str | None = None
     stopped_at: str | None = None
+    blank_lines: int = 0
+    first_blank_line: int | None = None
 
 
 def _open_bytes(path: Path):
@@ -189,8 +197,13 @@ def _open_bytes(path: Path):
     return path.open("rb")
 
 
-def _lines(data: bytes, first_line_no: int) -> pa.RecordBatch:
-    """``data`` (whole lines) as a batch of ``(line_no, line)``, terminators kept."""
+def _lines(data: bytes, first_line_no: int, result: ReadResult) -> tuple[pa.RecordBatch, int]:
+    """``data`` (whole lines) as a batch of ``(line_no, line)``, terminators kept, and its line count.
+
+    Blank lines are counted in ``result`` and left out of the batch: a gzip bomb of
+    empty lines then costs a pass of numpy over its bytes, not a row each in DuckDB
+    (and in the line ledger).
+    """
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -206,11 +219,35 @@ def _lines(data: bytes, first_line_no: int) -> pa.RecordBatch:
     count = len(offsets) - 1
     lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
     numbers = pa.array(np.arange(first_line_no, first_line_no + count, dtype=np.int64))
-    return pa.RecordBatch.from_arrays([numbers, lines], names=["line_no", "line"])
+    blank = _blank_lines(buffer, offsets)
+    if blank is not None:
+        result.blank_lines += int(blank.sum())
+        if result.first_blank_line is None:
+            result.first_blank_line = first_line_no + int(np.argmax(blank))
+        keep = pa.array(~blank)
+        lines, numbers = lines.filter(keep), numbers.filter(keep)
+    return pa.RecordBatch.from_arrays([numbers, lines], names=["line_no", "line"]), count
+
+
+def _blank_lines(buffer: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+    """Which lines hold nothing but spaces, tabs, CR and LF (what SQL trims); None when none does.
+
+    A log line always has a byte above 32, so one maximum per line rules out
+    almost every batch; only a batch with candidates is looked at byte by byte.
+    """
+    if len(offsets) < 2:
+        return None
+    highest = np.maximum.reduceat(buffer, offsets[:-1])
+    if not (highest <= 32).any():
+        return None
+    trimmed = (buffer == 32) | (buffer == 9) | (buffer == 13) | (buffer == 10)
+    blank = np.maximum.reduceat((~trimmed).view(np.uint8), offsets[:-1]) == 0
+    return blank if blank.any() else None
 
 
 def read_line_batches(
-    path: Path, result: ReadResult, batch_bytes: int = BATCH_BYTES, piece_bytes: int = PIECE_BYTES
+    path: Path, result: ReadResult, batch_bytes: int = BATCH_BYTES, piece_bytes: int = PIECE_BYTES,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> Iterator[pa.Table]:
     """Yield Arrow tables of ``(line_no, line)`` for a plain or gzip file.
 
@@ -219,9 +256,11 @@ def read_line_batches(
     tables of about ``batch_bytes`` (big enough for DuckDB to parallelise).
     A truncated or corrupt gzip stream ends the file early: the lines before
     the damage are yielded, ``result.error`` says what happened and
-    ``result.stopped_at`` holds the line where reading stopped.
+    ``result.stopped_at`` holds the line where reading stopped. So does a file
+    that decompresses to more than ``max_bytes``: the rest is not read.
     """
     line_no = 1
+    left = max_bytes  # bytes this file may still decompress to
     tail = b""
     last = b""  # the last whole line, for ``stopped_at``
     pending: list[pa.RecordBatch] = []
@@ -236,9 +275,13 @@ def read_line_batches(
     try:
         with _open_bytes(path) as handle:
             while True:
-                piece = handle.read(piece_bytes)
+                piece = handle.read(min(piece_bytes, left + 1))
                 if not piece:
                     break
+                if len(piece) > left:
+                    result.error = OVER_THE_CAP
+                    piece = piece[:left]
+                left -= len(piece)
                 data = tail + piece
                 cut = data.rfind(b"\n") + 1
                 data, tail = data[:cut], data[cut:]
@@ -248,12 +291,14 @@ def read_line_batches(
                     tail = tail[: MAX_LINE_BYTES + 1]
                 if data:
                     last = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
-                    batch = _lines(data, line_no)
-                    line_no += batch.num_rows
+                    batch, count = _lines(data, line_no, result)
+                    line_no += count
                     pending.append(batch)
                     pending_bytes += len(data)
                     if pending_bytes >= batch_bytes:
                         yield flush()
+                if result.error:
+                    break
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         result.error = f"damaged gzip data after line {line_no - 1}: {exc}"
     except OSError as exc:
@@ -261,7 +306,7 @@ def read_line_batches(
     if result.error:
         result.stopped_at = (tail or last).decode("utf-8", errors="backslashreplace").strip(" \t\r\n")
     if tail:
-        pending.append(_lines(tail, line_no))
+        pending.append(_lines(tail, line_no, result)[0])
     if pending:
         yield flush()
 

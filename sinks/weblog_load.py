@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -32,9 +32,11 @@ import pyarrow as pa
 
 from enrich import bots
 from enrich.clients import ProxyPolicy, client_address, client_key, parse_address, truncated_prefix, visitor_key
+from enrich.samples import sanitise_sample
+from enrich.timestamps import EARLIEST, FUTURE_SLACK, IMPLAUSIBLE, MAX_UTC_OFFSET
 from enrich.weblogs import (
-    LINE_FIELDS, LINE_PATTERN, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, is_vhost_port, read_line_batches,
-    unescape_field,
+    LINE_FIELDS, LINE_PATTERN, MAX_FILE_BYTES, MAX_LINE_BYTES, TIME_FORMAT, LogSource, ReadResult, is_vhost_port,
+    read_line_batches, unescape_field,
 )
 from sinks import faults
 from sinks.database import transaction
@@ -49,29 +51,15 @@ ASSET_PATTERN = (
     r"(?i)(\.(css|js|mjs|map|png|jpe?g|gif|svg|webp|avif|ico|bmp|tiff?|woff2?|ttf|otf|eot"
     r"|rss|atom|xml|json|txt|webmanifest|mp4|webm|mp3|pdf\.map)$)|(^|/)(feed|rss|atom)/?$"
 )
-#: IP addresses are masked in reject samples: no raw address is stored.
-MASK_V4 = r"\b\d{1,3}(\.\d{1,3}){3}\b"
-MASK_V6 = r"\b(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*)"
-#: A line cut short (a log read while it is written, a damaged gzip) may end inside an
-#: address: "85.76.1" is a /24 and matches neither pattern above, so a dotted or
-#: colon-separated number at the very end is masked too.
-MASK_CUT = r"(\b\d{1,3}(\.\d{0,3}){1,3}|\b[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{0,4}){1,7})$"
-#: Every reject, a line's or a damaged file's, is stored by this one statement, so
-#: every sample is masked alike: masked first, then cut at 500 characters, so that no
-#: cut leaves a part of an address unmasked.
-_INSERT_REJECTS = """
-INSERT INTO rejects
-SELECT $run_id, source, line_no, reason,
-       left(regexp_replace(regexp_replace(regexp_replace(raw, $v4, '[ip]', 'g'), $v6, '[ip]', 'g'), $cut, '[ip]'), 500)
-FROM (
-    SELECT source, line_no, reason, raw FROM fresh WHERE reason IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY source, reason ORDER BY line_no) <= $samples
-    UNION ALL
-    -- a damaged file: its sample is the line where reading stopped
-    SELECT source, NULL, reason, sample FROM file_problems
-)
+#: The lines kept as samples: the first few of each file and reason (a small set, so each is
+#: sanitised in Python, as a pageview would be: see ``enrich/samples.py``).
+_SAMPLES = """
+SELECT source, line_no, reason, raw FROM fresh WHERE reason IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY source, reason ORDER BY line_no) <= $samples
 """
-_PROBLEMS_SCHEMA = pa.schema([("source", pa.string()), ("reason", pa.string()), ("sample", pa.string())])
+_REJECTS_SCHEMA = pa.schema([("run_id", pa.int64()), ("source", pa.string()), ("line_no", pa.int64()),
+                             ("reason", pa.string()), ("sample", pa.string())])
+EMPTY_LINE = "empty line"
 
 
 _FAST = "NOT (starts_with(l, '\"') OR contains(l, '\\\"'))"
@@ -112,20 +100,30 @@ WITH src AS (
            CASE WHEN fast THEN (CASE WHEN len(p) > 7 THEN list_filter(p[8:], lambda x, i: i % 2 = 1) END)
                 ELSE regexp_extract_all(m.extra, $quoted, 1) END AS extras
     FROM split
+), timed AS (
+    SELECT *, try_strptime(time_text, $time_format) AS read_ts FROM fields
 ), parsed AS (
-    SELECT *,
-           try_strptime(time_text, $time_format) AS ts,
+    SELECT * EXCLUDE (read_ts),
+           -- a time outside the plausible window never reaches a table: one line dated 9999
+           -- would move the report's default period for good. The offset is the line's wall
+           -- clock minus its instant ("+9900" parses, but no clock on Earth wrote it).
+           CASE WHEN read_ts BETWEEN $earliest AND $latest
+                 AND abs(epoch(try_strptime(split_part(time_text, ' ', 1), $wall_clock) - timezone('UTC', read_ts)))
+                     <= $max_offset
+                THEN read_ts END AS ts,
+           read_ts IS NULL AS unreadable_ts,
            try_cast(status_text AS SMALLINT) AS status,
            -- the request target without scheme and host (proxies log absolute URLs)
            regexp_replace(split_part(request, ' ', 2), '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*', '') AS target,
            split_part(request, ' ', 1) = 'GET' AS is_get
-    FROM fields
+    FROM timed
 ), classified AS (
     SELECT *,
-           CASE WHEN l = '' THEN 'empty line'
-                WHEN too_long THEN 'line too long'
+           -- blank lines never get here: they are counted while reading (enrich/weblogs.py)
+           CASE WHEN too_long THEN 'line too long'
                 WHEN NOT ok THEN 'not an Apache/Nginx common or combined log line'
-                WHEN ts IS NULL THEN 'bad timestamp'
+                WHEN unreadable_ts THEN 'bad timestamp'
+                WHEN ts IS NULL THEN $implausible
            END AS reason,
            ok AND ts IS NOT NULL AND is_get AND (status BETWEEN 200 AND 299 OR status = 304)
               AND NOT regexp_matches(split_part(target, '?', 1), $assets) AS candidate
@@ -154,6 +152,10 @@ _PARSE_PARAMS = {
     "quoted": r'"((?:[^"\\]|\\.)*)"',
     "xff_like": r"[0-9A-Fa-f.:\[\], ]*[0-9][0-9A-Fa-f.:\[\], ]*",
     "assets": ASSET_PATTERN,
+    "earliest": EARLIEST,
+    "wall_clock": TIME_FORMAT.removesuffix(" %z"),
+    "max_offset": MAX_UTC_OFFSET.total_seconds(),
+    "implausible": IMPLAUSIBLE,
 }
 
 _STAGED = """
@@ -176,6 +178,16 @@ class IngestOptions:
     since: datetime | None = None  # inclusive, UTC
     until: datetime | None = None  # exclusive, UTC
     store_ip_prefix: bool = False
+    now: datetime | None = None  # the run's time: later lines are implausible (default: the current time)
+    max_file_bytes: int = MAX_FILE_BYTES  # per file, after decompression
+
+
+@dataclass
+class FileReport:
+    """What reading one file found besides its lines: damage or the size cap, blank lines."""
+
+    source: str
+    result: ReadResult
 
 
 ProgressCallback = Callable[[str, int], None]
@@ -184,24 +196,26 @@ ProgressCallback = Callable[[str, int], None]
 def _stage_files(
     con: duckdb.DuckDBPyConnection,
     files: list[tuple[LogSource, Path]],
+    options: IngestOptions,
     on_progress: ProgressCallback | None,
-) -> list[dict]:
+) -> list[FileReport]:
     con.execute(_STAGED)
     con.execute("CREATE OR REPLACE TEMP TABLE staged_files (file_id INTEGER, source VARCHAR, stream VARCHAR)")
-    problems = []
+    now = options.now or datetime.now(timezone.utc)
+    params = {**_PARSE_PARAMS, "latest": now + FUTURE_SLACK}
+    reports = []
     for file_id, (source, path) in enumerate(files):
         con.execute("INSERT INTO staged_files VALUES (?, ?, ?)", [file_id, source.location, source.stream])
         result = ReadResult()
-        for batch in read_line_batches(path, result):
+        for batch in read_line_batches(path, result, max_bytes=options.max_file_bytes):
             con.register("batch", batch)
-            con.execute(_PARSE_BATCH, {**_PARSE_PARAMS, "file_id": file_id})
+            con.execute(_PARSE_BATCH, {**params, "file_id": file_id})
             con.unregister("batch")
             faults.point("ingest:batch")
             if on_progress:
                 on_progress(source.location, batch.num_rows)
-        if result.error:
-            problems.append({"source": source.location, "reason": result.error, "sample": result.stopped_at})
-    return problems
+        reports.append(FileReport(source.location, result))
+    return reports
 
 
 _IN_WINDOW = """
@@ -352,7 +366,7 @@ def _utm(name: str) -> str:
     )
 
 
-def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, problems: list[dict]) -> dict:
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, reports: list[FileReport]) -> dict:
     con.register("visitor_map", visitors)
     pageviews = con.execute(
         f"""
@@ -380,12 +394,7 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, prob
     con.unregister("visitor_map")
     _unescape(con, run_id)
     con.execute("INSERT INTO log_lines SELECT stream, line_hash, occurrence, ts, ? FROM fresh", [run_id])
-    con.register("file_problems", pa.Table.from_pylist(problems, schema=_PROBLEMS_SCHEMA))
-    con.execute(
-        _INSERT_REJECTS,
-        {"run_id": run_id, "samples": REJECT_SAMPLES, "v4": MASK_V4, "v6": MASK_V6, "cut": MASK_CUT},
-    )
-    con.unregister("file_problems")
+    _write_rejects(con, run_id, reports)
     parsed, rejected, bot_requests, candidates = con.execute(
         """
         SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL),
@@ -396,14 +405,40 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, prob
     by_reason = dict(
         con.execute("SELECT reason, count(*) FROM fresh WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     )
+    blank = sum(r.result.blank_lines for r in reports)
+    if blank:
+        by_reason[EMPTY_LINE] = blank
     return {
         "lines_parsed": parsed,
-        "lines_rejected": rejected,
+        "lines_rejected": rejected + blank,
         "bot_requests": bot_requests,
         "pageviews": pageviews,
         "requests_without_client_address": candidates - pageviews,
         "rejects_by_reason": by_reason,
     }
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, run_id: int, reports: list[FileReport]) -> None:
+    """Rejects with their samples: each line's, a damaged file's, and one for a file's blank lines.
+
+    Every sample passes :func:`enrich.samples.sanitise_sample` (addresses, ident and
+    user, query strings but UTM, e-mails removed; cut at 500 characters after masking).
+    """
+    rows = [(run_id, source, line_no, reason, sanitise_sample(raw or ""))
+            for source, line_no, reason, raw in con.execute(_SAMPLES, {"samples": REJECT_SAMPLES}).fetchall()]
+    for report in reports:
+        result = report.result
+        if result.error:  # a damaged file or the cap: its sample is the line where reading stopped
+            rows.append((run_id, report.source, None, result.error,
+                         sanitise_sample(result.stopped_at or "", cut_short=True)))
+        if result.blank_lines:
+            rows.append((run_id, report.source, result.first_blank_line, EMPTY_LINE, ""))
+    if not rows:
+        return
+    con.register("new_rejects", pa.Table.from_pylist(
+        [dict(zip(_REJECTS_SCHEMA.names, row)) for row in rows], schema=_REJECTS_SCHEMA))
+    con.execute("INSERT INTO rejects SELECT * FROM new_rejects")
+    con.unregister("new_rejects")
 
 
 def _unescape(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
@@ -462,24 +497,26 @@ def ingest_logs(
         # Temporary tables are filled outside the transaction: DuckDB keeps a
         # transaction's uncommitted rows in memory, and staging a month of logs
         # must stay within the memory limit (it spills to disk instead).
-        problems = _stage_files(con, files, on_progress)
+        reports = _stage_files(con, files, options, on_progress)
         lines_read, in_window = _deduplicate(con, options)
         fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
         _classify_agents(con, options)
         visitors = _visitor_map(con, options)
         with transaction(con):
-            counts = _write(con, run_id, visitors, problems)
+            counts = _write(con, run_id, visitors, reports)
             faults.point("ingest:before-commit")
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    # Blank lines are rejects of every read: kept out of the line ledger, they are never duplicates.
+    blank = sum(r.result.blank_lines for r in reports)
     return {
         "files": len(files),
-        "lines_read": lines_read,
+        "lines_read": lines_read + blank,
         "lines_out_of_window": lines_read - in_window,
         "duplicate_lines": in_window - fresh,
         **counts,
-        "file_errors": [p["reason"] for p in problems],
+        "file_errors": [r.result.error for r in reports if r.result.error],
     }
 
 
