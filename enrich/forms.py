@@ -1,7 +1,9 @@
 """Website form, chat and configurator submissions (JSON lines or CSV): pure parsing.
 
 Each submission names a person (personal data: the pipeline keeps it only in
-``contacts``, out of every analyst view) and usually a company.
+``contacts``, out of every analyst view) and usually a company. A submission
+that cannot be read is a reject whose reason is a fixed text: a reason lives
+in ``rejects``, beyond erasure, so it never quotes what the person wrote.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
-from enrich.leadfeeder import parse_datetime
-from enrich.tables import map_columns, read_csv_table
+from enrich.tables import BadRow, map_columns, read_csv_table
+from enrich.timestamps import IMPLAUSIBLE, is_plausible, parse_datetime
 
 COLUMNS: dict[str, set[str]] = {
     "time": {"time", "timestamp", "submitted", "submitted at", "submitted_at", "date", "aika", "päivämäärä", "lähetetty"},
@@ -59,47 +61,83 @@ def _consent(value: object) -> bool | None:
     return False if text in _NO else None
 
 
-def _submission(line_no: int, values: dict, zone: tzinfo) -> Submission:
+class _Unreadable(ValueError):
+    """A submission that cannot be kept; the message is the reject's reason (a fixed text)."""
+
+
+def _submission(line_no: int, values: dict, zone: tzinfo, now: datetime) -> Submission:
+    if any(v is not None and not isinstance(v, (str, int, float)) for v in values.values()):
+        raise _Unreadable("unreadable submission: a field that is not text")  # a list, an object
+
     def text(key: str) -> str | None:
         value = values.get(key)
         return str(value).strip() or None if value not in (None, "") else None
 
     if not (normalise_email(text("email")) or text("phone") or text("name")):
-        raise ValueError("no email, phone or name")
+        raise _Unreadable("unreadable submission: no email, phone or name")
+    try:
+        submitted_at = parse_datetime(values.get("time"), zone)
+    except (TypeError, ValueError, OverflowError):  # their messages quote the value
+        raise _Unreadable("unreadable submission: unreadable time") from None
+    if submitted_at is not None and not is_plausible(submitted_at, now):
+        raise _Unreadable(IMPLAUSIBLE)
     return Submission(
-        line_no=line_no, submitted_at=parse_datetime(values.get("time"), zone), form=text("form"), name=text("name"),
+        line_no=line_no, submitted_at=submitted_at, form=text("form"), name=text("name"),
         email=normalise_email(text("email")), phone=text("phone"), company=text("company"),
         business_id=text("business_id"), position=text("position"), message=text("message"),
         marketing_consent=_consent(values.get("marketing_consent")),
     )
 
 
-def parse_forms(data: bytes, zone: tzinfo = timezone.utc) -> tuple[list[Submission], list[tuple[int, str]]]:
-    """Submissions from JSON lines (one object a line) or CSV; (submissions, rejects)."""
+def _json_object(line: str) -> dict:
+    try:
+        raw = json.loads(line)
+    except RecursionError:
+        raise _Unreadable("unreadable submission: nested too deeply") from None
+    except ValueError:
+        raise _Unreadable("unreadable submission: not JSON") from None
+    if not isinstance(raw, dict):
+        raise _Unreadable("unreadable submission: not a JSON object")
+    return raw
+
+
+def parse_forms(
+    data: bytes, zone: tzinfo = timezone.utc, now: datetime | None = None
+) -> tuple[list[Submission], list[tuple[int, str]]]:
+    """Submissions from JSON lines (one object a line) or CSV; (submissions, rejects).
+
+    Times must be plausible for a run at ``now`` (default: the current time).
+
+    Raises:
+        InputError: a CSV without a readable header row.
+    """
+    now = now or datetime.now(timezone.utc)
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     submissions, rejects = [], []
     if stripped[:1] == b"{":
-        for line_no, line in enumerate(data.decode("utf-8-sig", errors="replace").splitlines(), start=1):
+        # Split at newlines only: U+2028 and friends may stand inside a JSON string.
+        for line_no, line in enumerate(data.decode("utf-8-sig", errors="replace").split("\n"), start=1):
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-                if not isinstance(raw, dict):
-                    raise ValueError("not an object")
+                raw = _json_object(line)
                 keys = map_columns(raw.keys(), COLUMNS)
                 values = {keys[i]: v for i, v in enumerate(raw.values()) if i in keys}
-                submissions.append(_submission(line_no, values, zone))
-            except ValueError as exc:
-                rejects.append((line_no, f"unreadable submission: {exc}"))
+                submissions.append(_submission(line_no, values, zone, now))
+            except _Unreadable as exc:
+                rejects.append((line_no, str(exc)))
         return submissions, rejects
     header, rows = read_csv_table(data)
     mapping = map_columns(header, COLUMNS)
     for line_no, cells in rows:
+        if isinstance(cells, BadRow):
+            rejects.append((line_no, cells.reason))
+            continue
         if not any(str(c).strip() for c in cells):
             continue
         values = {mapping[i]: c for i, c in enumerate(cells) if i in mapping}
         try:
-            submissions.append(_submission(line_no, values, zone))
-        except ValueError as exc:
-            rejects.append((line_no, f"unreadable submission: {exc}"))
+            submissions.append(_submission(line_no, values, zone, now))
+        except _Unreadable as exc:
+            rejects.append((line_no, str(exc)))
     return submissions, rejects

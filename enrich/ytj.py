@@ -163,15 +163,24 @@ def parse_company(payload: dict) -> Company:
     )
 
 
-def parse_search(payload: dict) -> tuple[int, list[Company]]:
-    """(totalResults, companies) of one /companies page; malformed entries are skipped."""
+def parse_search(payload: object) -> tuple[int, list[Company]]:
+    """(totalResults, companies) of one /companies page.
+
+    Malformed entries (not an object, no business ID or name, a field of the
+    wrong type) are skipped; a total that is no count reads as 0.
+    """
+    if not isinstance(payload, dict):
+        return 0, []
+    entries = payload.get("companies")
     companies = []
-    for entry in payload.get("companies") or []:
+    for entry in entries if isinstance(entries, list) else []:
         try:
             companies.append(parse_company(entry))
-        except PermanentError:
+        except (PermanentError, AttributeError, TypeError, ValueError):
             continue
-    return int(payload.get("totalResults") or 0), companies
+    total = payload.get("totalResults")
+    valid = isinstance(total, int) and not isinstance(total, bool) and total >= 0
+    return (total if valid else 0), companies
 
 
 @dataclass
@@ -180,26 +189,41 @@ class YtjClient:
 
     base_url: str
     http: PoliteClient = field(default_factory=lambda: PoliteClient(min_interval=0.25))
+    #: Pages asked per name search at most: a short name ("Oy") matches tens of thousands of
+    #: companies, and a name that common decides nothing anyway.
     max_pages: int = 5
 
     @property
     def requests_sent(self) -> int:
         return self.http.requests_sent
 
+    def _page(self, params: dict) -> tuple[int, list[Company]]:
+        try:
+            return parse_search(self.http.get_json(f"{self.base_url.rstrip('/')}/companies", params))
+        except RecursionError:  # the JSON parser's own limit: an answer nested thousands deep
+            raise PermanentError("a register answer nested too deeply") from None
+
     def by_business_id(self, business_id: str) -> Company | None:
-        payload = self.http.get_json(f"{self.base_url.rstrip('/')}/companies", {"businessId": business_id})
-        _, companies = parse_search(payload or {})
+        _, companies = self._page({"businessId": business_id})
         return next((c for c in companies if c.business_id == business_id), None)
 
     def search(self, name: str, location: str | None = None) -> list[Company]:
-        """Every match of a name search (a literal substring match), page by page."""
+        """Every match of a name search (a literal substring match), page by page.
+
+        At most ``max_pages`` pages, and never past ceil(totalResults / 100);
+        a page that brings no company not seen yet ends the search: PRH answers
+        page 1 again for a page past the end, whatever totalResults claimed.
+        """
         params = {"name": name}
         if location:
             params["location"] = location
-        url = f"{self.base_url.rstrip('/')}/companies"
-        total, companies = parse_search(self.http.get_json(url, params) or {})
-        pages = min(math.ceil(total / PAGE_SIZE), self.max_pages)
-        for page in range(2, pages + 1):
-            _, more = parse_search(self.http.get_json(url, {**params, "page": page}) or {})
+        total, companies = self._page(params)
+        seen = {c.business_id for c in companies}
+        for page in range(2, min(math.ceil(total / PAGE_SIZE), self.max_pages) + 1):
+            _, more = self._page({**params, "page": page})
+            more = [c for c in more if c.business_id not in seen]
+            if not more:
+                break
+            seen.update(c.business_id for c in more)
             companies.extend(more)
         return companies
