@@ -177,9 +177,9 @@ def parse_table(
         if isinstance(cells, BadRow):
             rejects.append((line_no, cells.reason))
             continue
-        values = {name: cells[index] for index, name in mapping.items() if index < len(cells)}
-        if not any(str(v).strip() for v in values.values() if v is not None):
+        if not any(str(c).strip() for c in cells if c is not None):
             continue  # a blank row is no company
+        values = {name: cells[index] for index, name in mapping.items() if index < len(cells)}
         name = _name(values.get("name"))
         if not name:
             rejects.append((line_no, "no company name"))
@@ -294,7 +294,7 @@ def parse_api_json(payload: object, now: datetime | None = None) -> tuple[list[L
 
 
 def load_json(data: bytes) -> object:
-    """A JSON document, or a one-line InputError (the parser's messages never quote the text)."""
+    """A JSON document, or a one-line InputError that never quotes the document."""
     try:
         return json.loads(data.decode("utf-8-sig"))
     except RecursionError:
