@@ -158,6 +158,8 @@ class PoliteClient:
                 if response.status_code in ANSWERS:
                     try:
                         return Answer(response.status_code, response.json(), response.url)
+                    except RecursionError:  # nested beyond reason: asking again changes nothing
+                        raise PermanentError(f"{shown}: an answer nested too deeply") from None
                     except ValueError:
                         if response.status_code != 200:
                             return Answer(response.status_code, None, response.url)

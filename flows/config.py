@@ -50,6 +50,7 @@ class Settings:
     network_ttl_days: int = 30
     rdap_min_interval: float = 1.0  # seconds between two requests to one registry
     rdap_max_requests: int = 2000  # registry requests per run; the rest of the addresses wait for the next
+    max_log_file_gb: int = 20  # a log file stops (with a counted reject) past this much decompressed data
     unresolved_keep_days: int = 7  # how long an address without a final answer waits (private file)
     ytj_min_interval: float = 0.25  # PRH: 300 searches a minute, shared by all users
     register_ttl_days: int = 30
@@ -105,6 +106,7 @@ _KEYS = {
     "network_ttl_days": "LEADPIPE_NETWORK_TTL_DAYS",
     "rdap_min_interval": "LEADPIPE_RDAP_MIN_INTERVAL",
     "rdap_max_requests": "LEADPIPE_RDAP_MAX_REQUESTS",
+    "max_log_file_gb": "LEADPIPE_MAX_LOG_FILE_GB",
     "unresolved_keep_days": "LEADPIPE_UNRESOLVED_KEEP_DAYS",
     "ytj_min_interval": "LEADPIPE_YTJ_MIN_INTERVAL",
     "register_ttl_days": "LEADPIPE_REGISTER_TTL_DAYS",
@@ -115,7 +117,7 @@ _KEYS = {
 _TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
 _PATHS = {"db", "report_dir", "config_dir", "data_dir"}
 _INTS = {"session_gap_minutes", "retention_months", "network_ttl_days", "register_ttl_days", "rdap_max_requests",
-         "unresolved_keep_days"}
+         "unresolved_keep_days", "max_log_file_gb"}
 _FLOATS = {"rdap_min_interval", "ytj_min_interval"}
 _BOOLS = {"offline", "store_ip_prefix"}
 _DATES = {"since", "until"}

@@ -35,7 +35,7 @@ from enrich.weblogs import LogSource, download, expand_locations, expand_sources
 from flows import __version__
 from flows.config import Settings, load_or_create_secret
 from sinks import addresses as address_sinks
-from sinks import companies, database, erasure, faults, files, runs
+from sinks import companies, database, erasure, faults, files, ledger, runs
 from sinks.pending import PendingAddresses
 from sinks import networks as network_sinks
 from sinks import register as register_sinks
@@ -174,6 +174,7 @@ def ingest(ctx: RunContext, show_progress: bool = True) -> dict:
         since=since,
         until=until,
         store_ip_prefix=settings.store_ip_prefix,
+        max_file_bytes=settings.max_log_file_gb * 10**9,
     )
     with progress_reporter(show_progress) as on_progress:
         stats = ingest_logs(ctx.con, files, options, ctx.run_id, on_progress)
@@ -195,48 +196,51 @@ def leadfeeder(ctx: RunContext) -> dict:
     A file that cannot be read as an export is one reject with its reason (the
     run goes on); a row without a company name is a reject too.
     """
-    import json
-
-    from enrich.leadfeeder import parse_api_json, parse_table, read_csv_export, read_xlsx_export
+    from enrich.leadfeeder import read_export
 
     settings = ctx.settings
     stats = {"leadfeeder_files": 0, "leadfeeder_rows": 0, "leadfeeder_rejected": 0, "leadfeeder_companies_new": 0,
-             "leadfeeder_updated": 0, "leadfeeder_unchanged": 0}
+             "leadfeeder_updated": 0, "leadfeeder_unchanged": 0, "leadfeeder_rejects_by_reason": {}}
     sources = expand_locations(settings.leadfeeder, "--leadfeeder")
     token = settings.leadfeeder_token
     headers = {"Authorization": f"Token token={token}"} if token else {}
     now = datetime.now(timezone.utc)
     secret = load_or_create_secret(settings)
-    erased = erasure.suppressed(ctx.con, "business_id")
+    erased_ids, erased_names = erasure.suppressed(ctx.con, "business_id"), erasure.suppressed(ctx.con, "organisation")
+
+    def erased(business_id: str | None, name: str | None) -> bool:
+        return bool(business_id and erasure.business_id_key(secret, business_id) in erased_ids) or \
+            erasure.is_erased_name(secret, erased_names, name)
+
     with database.transaction(ctx.con):
         for index, (location, is_url) in enumerate(sources):
             stats["leadfeeder_files"] += 1
             try:
                 path = local_file(location, is_url, settings, ctx.scratch / f"leadfeeder-{index}", headers)
-                data = path.read_bytes()
-                stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-                if stripped[:1] in (b"{", b"["):
-                    rows, rejects = parse_api_json(json.loads(data.decode("utf-8-sig")))
-                elif data[:2] == b"PK":
-                    rows, rejects = parse_table(*read_xlsx_export(path), zone=ZoneInfo(settings.timezone))
-                else:
-                    rows, rejects = parse_table(*read_csv_export(data), zone=ZoneInfo(settings.timezone))
-            except (LeadpipeError, OSError, ValueError) as exc:
-                stats["leadfeeder_rejected"] += 1
-                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)",
-                                [ctx.run_id, location, f"not a readable export: {one_line(exc)}"])
+                rows, rejects = read_export(path, ZoneInfo(settings.timezone), now)
+            except (LeadpipeError, OSError, ValueError, RecursionError) as exc:
+                rejects, rows = [(None, f"not a readable export: {one_line(exc)}")], None
                 log.warning("leadfeeder export %s not read: %s", location, one_line(exc))
+            _record_rejects(ctx, location, rejects, stats, "leadfeeder")
+            if rows is None:
                 continue
-            for line_no, reason in rejects:
-                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
             counts = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now,
-                                                     erased=lambda bid: erasure.business_id_key(secret, bid) in erased)
+                                                     erased=erased)
             stats["leadfeeder_rows"] += counts["rows"]
-            stats["leadfeeder_rejected"] += len(rejects)
             stats["leadfeeder_companies_new"] += counts["companies_new"]
             stats["leadfeeder_updated"] += counts["updated"]
             stats["leadfeeder_unchanged"] += counts["unchanged"]
     return stats
+
+
+def _record_rejects(ctx: RunContext, source: str, rejects: list[tuple[int | None, str]], stats: dict,
+                    prefix: str) -> None:
+    """A source's rejects, into ``rejects`` and counted by reason (reasons never quote a value)."""
+    by_reason = stats[f"{prefix}_rejects_by_reason"]
+    for line_no, reason in rejects:
+        ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, source, line_no, reason])
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    stats[f"{prefix}_rejected"] += len(rejects)
 
 
 def resolve(ctx: RunContext) -> dict:
@@ -473,7 +477,7 @@ def import_register(path: Path, batch_size: int = 10_000) -> Callable[[RunContex
                         index += 1
                         try:
                             entries.append(parse_company(json.loads(text)))
-                        except (PermanentError, AttributeError, TypeError, ValueError):
+                        except (PermanentError, AttributeError, TypeError, ValueError, RecursionError):
                             rejected += 1
                             ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)",
                                             [ctx.run_id, str(path), index, "not a register entry"])
@@ -513,7 +517,8 @@ def forms(ctx: RunContext) -> dict:
     from enrich.forms import parse_forms
 
     settings = ctx.settings
-    stats = {"forms_files": 0, "contacts": 0, "contacts_linked": 0, "contacts_suppressed": 0, "forms_rejected": 0}
+    stats = {"forms_files": 0, "contacts": 0, "contacts_linked": 0, "contacts_suppressed": 0, "forms_rejected": 0,
+             "forms_rejects_by_reason": {}}
     if not settings.forms:
         return stats
     secret = load_or_create_secret(settings)
@@ -523,17 +528,14 @@ def forms(ctx: RunContext) -> dict:
             stats["forms_files"] += 1
             try:
                 submissions, rejects = parse_forms(path.read_bytes(), ZoneInfo(settings.timezone))
-            except (InputError, OSError, ValueError) as exc:
-                stats["forms_rejected"] += 1
-                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, NULL, ?, NULL)",
-                                [ctx.run_id, location, f"not a readable submissions file: {one_line(exc)}"])
+            except (InputError, OSError, ValueError, RecursionError) as exc:
+                submissions, rejects = None, [(None, f"not a readable submissions file: {one_line(exc)}")]
+            _record_rejects(ctx, location, rejects, stats, "forms")
+            if submissions is None:
                 continue
-            for line_no, reason in rejects:
-                ctx.con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [ctx.run_id, location, line_no, reason])
             counts = privacy.store_contacts(ctx.con, submissions, secret, location, ctx.run_id)
             stats["contacts"] += counts["contacts"]
             stats["contacts_suppressed"] += counts["suppressed"]
-            stats["forms_rejected"] += len(rejects)
         stats["contacts_linked"] = privacy.link_contacts(ctx.con)
     return stats
 
@@ -638,15 +640,22 @@ def execute(
         os.umask(umask)
 
 
+class _Compact:
+    compact = True
+
+
 def _execute_locked(settings: Settings, command: str, stages: list, call: Callable) -> dict:
     db = settings.db
     for stale in db.parent.glob(f".leadpipe-{db.name}-*"):  # a killed run's downloads: nobody else's (we hold the lock)
         shutil.rmtree(stale, ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".leadpipe-{db.name}-", dir=db.parent))
     try:
-        current: list[RunContext] = []
+        current: list = []  # the run (and anything else) that asks for compaction at publishing
         with database.working_copy(db, settings.memory_limit, lambda: any(c.compact for c in current),
                                    temp_directory=scratch / "duckdb") as con:
+            with database.transaction(con):  # an older version's unkeyed ledger: keyed before anything else
+                if ledger.key_legacy_entries(con, load_or_create_secret(settings), datetime.now(timezone.utc)):
+                    current.append(_Compact())  # the unkeyed hashes must not linger in free blocks
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch)
             current.append(ctx)
             for stage in stages:

@@ -127,6 +127,7 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
             delete(table, f"{column} = ?", [key])
         if kind == "ip":
             delete("address_probes", "client_key = ?", [key])
+            delete("log_lines", "client_key = ?", [key])  # keyed, but still the subject's
         _suppress(con, "ip" if kind == "ip" else "visitor", key, now)
     else:
         rows.update(_forget_business(con, secret, value, now, delete))

@@ -48,7 +48,7 @@ def _company_index(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dict]:
 
 def upsert_source_rows(
     con: duckdb.DuckDBPyConnection, source: str, rows: list[LeadRow], file: str, run_id: int, now: datetime,
-    erased: Callable[[str], bool] = lambda business_id: False,
+    erased: Callable[[str | None, str | None], bool] = lambda business_id, name: False,
 ) -> dict:
     """Attach each row to its company (creating it if new) and keep the source's figures.
 
@@ -60,8 +60,8 @@ def upsert_source_rows(
               "matched_website": 0, "updated": 0, "unchanged": 0}
     for row in rows:
         business_id = ytunnus.format(row.business_id) if row.business_id and ytunnus.is_valid(row.business_id) else None
-        if business_id and erased(business_id):
-            counts["suppressed"] += 1  # an erased sole trader is never imported again
+        if erased(business_id, row.name):
+            counts["suppressed"] += 1  # an erased sole trader is never imported again, by Business ID or name
             continue
         country = (row.country or ("FI" if business_id else "")).upper() or None
         name_key = (normalise(row.name), (country or "").upper())

@@ -39,6 +39,7 @@ from enrich.weblogs import (
     read_line_batches, unescape_field,
 )
 from sinks import faults
+from sinks.ledger import LEGACY_HASH, LINE_HASH, key_params, legacy_span
 from sinks.database import transaction
 from sinks.addresses import load_run_addresses
 
@@ -72,7 +73,7 @@ INSERT INTO staged
 WITH src AS (
     SELECT line_no, trim(line, ' \t\r\n') AS l FROM batch
 ), checked AS (
-    SELECT line_no, l, md5_number(l) AS line_hash,
+    SELECT line_no, l, {LINE_HASH} AS line_hash,
            strlen(l) > $max_bytes AS too_long,
            NOT too_long AND regexp_full_match(l, $pattern) AS ok
     FROM src
@@ -141,7 +142,8 @@ SELECT $file_id AS file_id, line_no, line_hash,
        -- what only a pageview needs is kept only for pageview candidates
        CASE WHEN candidate THEN target END AS target,
        CASE WHEN candidate THEN status END AS status,
-       CASE WHEN candidate THEN referrer END AS referrer
+       CASE WHEN candidate THEN referrer END AS referrer,
+       {LEGACY_HASH} AS legacy_hash
 FROM classified
 """
 _PARSE_PARAMS = {
@@ -162,7 +164,7 @@ _STAGED = """
 CREATE OR REPLACE TEMP TABLE staged (
     file_id INTEGER, line_no BIGINT, line_hash UHUGEINT, raw VARCHAR, reason VARCHAR,
     ts TIMESTAMPTZ, client_field VARCHAR, forwarded VARCHAR, agent VARCHAR,
-    candidate BOOLEAN, target VARCHAR, status SMALLINT, referrer VARCHAR
+    candidate BOOLEAN, target VARCHAR, status SMALLINT, referrer VARCHAR, legacy_hash UHUGEINT
 )
 """
 _TEMP_TABLES = ("staged", "staged_files", "fresh", "agent_bots")
@@ -202,7 +204,7 @@ def _stage_files(
     con.execute(_STAGED)
     con.execute("CREATE OR REPLACE TEMP TABLE staged_files (file_id INTEGER, source VARCHAR, stream VARCHAR)")
     now = options.now or datetime.now(timezone.utc)
-    params = {**_PARSE_PARAMS, "latest": now + FUTURE_SLACK}
+    params = {**_PARSE_PARAMS, "latest": now + FUTURE_SLACK, **key_params(options.secret), **legacy_span(con)}
     reports = []
     for file_id, (source, path) in enumerate(files):
         con.execute("INSERT INTO staged_files VALUES (?, ?, ?)", [file_id, source.location, source.stream])
@@ -269,11 +271,15 @@ def _deduplicate(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> tupl
             )
             QUALIFY row_number() OVER (PARTITION BY stream, line_hash, occurrence ORDER BY file_id, line_no) = 1
         ), counted AS (
-            SELECT stream, line_hash, occurrence FROM log_lines
+            SELECT stream, line_hash, occurrence, legacy FROM log_lines
             WHERE ts IS NULL OR ts BETWEEN $first AND $last
         )
-        SELECT c.* FROM (SELECT * FROM singles UNION ALL SELECT * FROM repeats) c
-        ANTI JOIN counted k ON k.stream = c.stream AND k.line_hash = c.line_hash AND k.occurrence = c.occurrence
+        SELECT c.* EXCLUDE (legacy_hash) FROM (SELECT * FROM singles UNION ALL SELECT * FROM repeats) c
+        ANTI JOIN (SELECT * FROM counted WHERE NOT legacy) k
+             ON k.stream = c.stream AND k.line_hash = c.line_hash AND k.occurrence = c.occurrence
+        -- entries from before the keyed ledger: compared through the same derivation of the line
+        ANTI JOIN (SELECT * FROM counted WHERE legacy) g
+             ON g.stream = c.stream AND g.line_hash = c.legacy_hash AND g.occurrence = c.occurrence
         """,
         {**window, "first": first, "last": last},
     )
@@ -391,9 +397,20 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, repo
         """,
         {"run_id": run_id},
     ).fetchall()[0][0]
+    # The ledger remembers whose line it counted (a keyed hash of the address), for erasure by address.
+    con.execute(
+        """
+        INSERT INTO log_lines (stream, line_hash, occurrence, ts, run_id, client_key, legacy)
+        SELECT f.stream, f.line_hash, f.occurrence, f.ts, $run_id, v.client_key, false
+        FROM fresh f LEFT JOIN visitor_map v
+          ON f.client_field IS NOT DISTINCT FROM v.client_field
+         AND f.forwarded IS NOT DISTINCT FROM v.forwarded
+         AND f.agent IS NOT DISTINCT FROM v.agent
+        """,
+        {"run_id": run_id},
+    )
     con.unregister("visitor_map")
     _unescape(con, run_id)
-    con.execute("INSERT INTO log_lines SELECT stream, line_hash, occurrence, ts, ? FROM fresh", [run_id])
     _write_rejects(con, run_id, reports)
     parsed, rejected, bot_requests, candidates = con.execute(
         """

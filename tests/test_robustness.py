@@ -75,7 +75,7 @@ def test_hostile_values_end_up_as_inert_data(con, tmp_path):
 #: The only names ever interpolated into SQL text: table and column names from code, and SQL fragments
 #: built from constants. Values always travel as bound parameters.
 ALLOWED = {"table", "where", "column", "condition", "_FAST", "_IN_WINDOW", "keyed", "plain", "_ENTRY_COLUMNS",
-           "_PAGEVIEW_COLUMNS", "_utm", "t", "select"}
+           "_PAGEVIEW_COLUMNS", "_utm", "t", "select", "LINE_HASH", "LEGACY_HASH"}
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP)\b")
 
 
