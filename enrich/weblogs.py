@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import glob
 import gzip
+import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,8 +133,11 @@ def download(
     token: str | None = None,
     headers: dict | None = None,
     timeout: tuple[float, float] = (10, 120),
+    deadline_seconds: float = 3600.0,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> Path:
-    """Fetch ``url`` into ``target`` (created 0600).
+    """Fetch ``url`` into ``target`` (created 0600), within ``deadline_seconds`` and ``max_bytes``:
+    a server that trickles a byte now and then must not hold the night (and its lock) for ever.
 
     Credentials given by the caller (the environment's: ``auth``, ``token``, an
     ``Authorization`` header) win over a ``user:pass@`` in the URL, which is used
@@ -151,10 +156,16 @@ def download(
         with session.get(request_url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
             if response.status_code >= 400:
                 raise InputError(f"cannot fetch {shown}: HTTP {response.status_code} {response.reason}")
-            target.touch(mode=0o600)
-            with target.open("wb") as out:
+            started, size = time.monotonic(), 0
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 for block in response.raw.stream(1 << 20, decode_content=False):
                     out.write(block)
+                    size += len(block)
+                    if size > max_bytes:
+                        raise InputError(f"cannot fetch {shown}: larger than {max_bytes:,} bytes")
+                    if time.monotonic() - started > deadline_seconds:
+                        raise InputError(f"cannot fetch {shown}: still arriving after {deadline_seconds:.0f} s")
     except requests.RequestException as exc:
         # requests and urllib3 quote the URL (path and query) in their messages.
         raise InputError(f"cannot fetch {shown}: {exc.__class__.__name__}: {redact_secrets(str(exc))}") from None

@@ -266,25 +266,33 @@ def forget(
     business_id: BusinessIdOpt = None, db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Erase every row about a subject, and make sure later runs never import them again."""
-    from flows import stages
-
     setup_logging(verbose)
     kind, value = _subject(**{"email": email, "ip": ip, "visitor-key": visitor_key, "business-id": business_id})
-    _one_operation("forget", [stages.privacy_request("forget", kind, value)], db, config)
+    _one_operation("forget", [_privacy_stage("forget", kind, value)], db, config)
+
+
+def _privacy_stage(action: str, kind: str, value: str, out: Path | None = None):
+    """The stage for one data-subject request; an identifier that is none is one line, exit 1."""
+    from flows import stages
+
+    try:
+        return stages.privacy_request(action, kind, value, out)
+    except LeadpipeError as exc:
+        _fail(exc)
 
 
 @app.command("subject-export")
 def subject_export(
     email: EmailOpt = None, ip: IpOpt = None,
+    visitor_key: Annotated[Optional[str], typer.Option("--visitor-key", help="A visitor key from visits.")] = None,
+    business_id: BusinessIdOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the JSON here (0600) instead of stdout.")] = None,
     db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Everything held about a subject, as JSON (the right of access)."""
-    from flows import stages
-
     setup_logging(verbose)
-    kind, value = _subject(email=email, ip=ip)
-    _one_operation("subject-export", [stages.privacy_request("subject-export", kind, value, out)], db, config,
+    kind, value = _subject(**{"email": email, "ip": ip, "visitor-key": visitor_key, "business-id": business_id})
+    _one_operation("subject-export", [_privacy_stage("subject-export", kind, value, out)], db, config,
                    quiet=out is None)
 
 
@@ -294,11 +302,9 @@ def object_(
     verbose: VerboseOpt = False,
 ) -> None:
     """Flag a contact or company against direct marketing: never again in lead reports or exports."""
-    from flows import stages
-
     setup_logging(verbose)
     kind, value = _subject(**{"email": email, "business-id": business_id})
-    _one_operation("object", [stages.privacy_request("object", kind, value)], db, config)
+    _one_operation("object", [_privacy_stage("object", kind, value)], db, config)
 
 
 @app.command("retention")

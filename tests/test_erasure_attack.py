@@ -153,3 +153,16 @@ def test_ip_forms_are_one_address():
         "2a00:1234::77"}
     assert {canonical("ip", form) for form in ["::ffff:193.64.10.20", "193.064.010.020", " 193.64.10.20 "]} == {
         PERSON_IP}
+
+
+def test_the_cli_refuses_a_mistyped_identifier_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["forget", "--ip", "10.0.0.256", "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 1 and "10.0.0.256" not in result.output
+    assert result.output.count("\n") == 1 and "not an IP address" in result.output
+    exported = CliRunner().invoke(app, ["subject-export", "--business-id", "1234567-2", "--db",
+                                        str(tmp_path / "x.duckdb")])
+    assert exported.exit_code == 1 and "Business ID" in exported.output

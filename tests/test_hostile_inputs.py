@@ -356,3 +356,30 @@ def test_a_deeply_nested_export_is_one_reject_in_a_night(tmp_path):
     good.write_bytes(_csv("Company name;Visits", "Kalliodata Oy;3"))
     stats = stages.execute(_night(tmp_path, leadfeeder=[str(deep), str(good)]), "run", ["leadfeeder"])
     assert stats["leadfeeder_rejected"] == 1 and stats["leadfeeder_rows"] == 1
+
+
+def test_a_download_that_trickles_or_never_ends_stops_the_file_not_the_night(tmp_path, httpserver):
+    import time
+
+    import requests
+    from werkzeug.wrappers import Response
+
+    from enrich.errors import InputError
+    from enrich.weblogs import download
+
+    def trickle(request):
+        def body():
+            for _ in range(40):
+                time.sleep(0.05)
+                yield b"x" * 100
+        return Response(body(), content_type="text/plain")
+
+    httpserver.expect_request("/slow.log").respond_with_handler(trickle)
+    httpserver.expect_request("/big.log").respond_with_data("y" * 5000)
+    with requests.Session() as session:
+        started = time.monotonic()
+        with pytest.raises(InputError, match="still arriving"):
+            download(httpserver.url_for("/slow.log"), tmp_path / "slow", session, deadline_seconds=0.3)
+        assert time.monotonic() - started < 5
+        with pytest.raises(InputError, match="larger than"):
+            download(httpserver.url_for("/big.log"), tmp_path / "big", session, max_bytes=1000)
