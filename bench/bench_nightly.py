@@ -1,0 +1,158 @@
+"""Benchmark: one new night (and its rerun) on databases with 0, 1 and 13 months of history.
+
+    .venv/bin/python bench/bench_nightly.py --lines-per-day 100000 --months 0 --months 1 --months 13
+
+For each history length it builds (once, cached in ``bench/out/``) a database
+holding that many months of a mid-size site's logs — generated visitors who
+come back over the months, ingested and sessionized month by month through
+the real stages — then, on a copy, times the nightly stages
+(ingest → resolve → load → retention → report, ``--offline``, with an
+operator network list) for one new night, and then for the same night again.
+Each run is a fresh child process, so its figures are its own: wall time per
+stage, peak RSS, bytes written (``/proc/self/io``) and the file's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+NIGHT = date(2026, 11, 24)
+AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0 Safari/537.36"
+PATHS = [f"/products/{i}" for i in range(500)] + ["/", "/pricing", "/contact", "/demo", "/blog/x"] * 40
+
+
+def write_days(path: Path, days: list[date], lines_per_day: int, seed: int) -> None:
+    """Logs of ``days``: 40,000 visitors who come back (a fifth of them companies' offices), assets, bots."""
+    rng = random.Random(seed)
+    visitors = [(f"{rng.choice([85, 91, 185, 193])}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                 AGENT.format(v=100 + i % 40)) for i in range(40000)]
+    with path.open("w") as out:
+        for day in days:
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
+            batch = []
+            for i in range(lines_per_day):
+                client, agent = visitors[min(int(rng.paretovariate(1.2)) * 7 + rng.randrange(7), len(visitors) - 1)
+                                         if rng.random() < 0.5 else rng.randrange(len(visitors))]
+                stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(start + i * 86400 // lines_per_day))
+                target = "/static/app.js" if rng.random() < 0.3 else rng.choice(PATHS)
+                if rng.random() < 0.05:
+                    agent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+                batch.append(f'{client} - - [{stamp}] "GET {target} HTTP/1.1" 200 512 "-" "{agent}"\n')
+            out.writelines(batch)
+
+
+def networks_file() -> Path:
+    """The operator's list: the office blocks (185.x and 193.x /16s) are companies, the rest ISP pools."""
+    path = OUT / "nightly-networks.csv"
+    rows = ["cidr,organisation,kind"] + [f"{a}.{b}.0.0/16,Yritys {a}-{b} Oy,company" for a in (185, 193)
+                                          for b in range(256)] + [f"{a}.0.0.0/8,Operaattori {a} Oyj,isp" for a in (85, 91)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def child(db: str, logs: str, config: str, report_dir: str, stage_names: list[str]) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from flows import stages
+    from flows.config import load_settings
+
+    settings = load_settings({"db": db, "logs": [logs], "offline": True, "report_dir": report_dir,
+                              "until": NIGHT.isoformat(), "config_dir": config}, None, {})
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, ctx):
+        began = time.perf_counter()
+        try:
+            return fn(ctx)
+        finally:
+            timings[name] = round(time.perf_counter() - began, 2)
+
+    began = time.perf_counter()
+    stats = stages.execute(settings, "bench", stage_names, call=timed)
+    total = time.perf_counter() - began
+    io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {"seconds": round(total, 2), "stages": timings, "written_mb": int(io["write_bytes"]) >> 20,
+            "peak_rss_mb": int(status["VmHWM"].split()[0]) >> 10, "file_mb": Path(db).stat().st_size >> 20,
+            "pageviews": stats.get("pageviews", 0), "visits_touched": stats.get("visits_touched", 0)}
+
+
+def run_child(*args) -> dict:
+    script = f"import json, sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import bench_nightly as b; " \
+             f"print(json.dumps(b.child(*{list(args)!r})))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=7200)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def history(months: int, lines_per_day: int) -> Path:
+    """A database with ``months`` of history before NIGHT (built once, then reused)."""
+    db = OUT / f"nightly-{months}m-{lines_per_day}.duckdb"
+    config = OUT / "nightly-config"
+    if db.exists() or months == 0:
+        return db
+    sys.path.insert(0, str(ROOT))
+    from flows import stages
+    from flows.config import load_settings
+
+    settings = load_settings({"db": str(db), "offline": True, "config_dir": str(config)}, None, {})
+    stages.execute(settings, "networks import", [stages.import_network_list(networks_file(), "operator")])
+    first = NIGHT - timedelta(days=30 * months)
+    for month in range(months):
+        days = [first + timedelta(days=30 * month + d) for d in range(30)]
+        logs = OUT / f"nightly-month-{lines_per_day}.log"
+        write_days(logs, days, lines_per_day, seed=month)
+        print(f"  building {months} months: month {month + 1} ({days[0]}..{days[-1]})", flush=True)
+        run_child(str(db), str(logs), str(config), str(OUT / "nightly-reports"), ["ingest", "resolve", "load"])
+    return db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines-per-day", type=int, default=100_000)
+    parser.add_argument("--months", type=int, action="append", help="history lengths (default 0, 1, 13)")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    night = OUT / f"nightly-night-{args.lines_per_day}.log"
+    if not night.exists():
+        write_days(night, [NIGHT], args.lines_per_day, seed=999)
+    print(f"{'history':>8} {'run':>6} {'total s':>8} {'ingest':>7} {'resolve':>8} {'load':>6} {'retention':>9} "
+          f"{'report':>7} {'peak MB':>8} {'written MB':>11} {'file MB':>8}")
+    for months in args.months or [0, 1, 13]:
+        base = history(months, args.lines_per_day)
+        work = OUT / "nightly-work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        db = work / "leads.duckdb"
+        if base.exists():
+            shutil.copyfile(base, db)
+        shutil.copytree(OUT / "nightly-config", work / "cfg", dirs_exist_ok=True) if (OUT / "nightly-config").exists() \
+            else None
+        if not base.exists():  # the empty database still has the operator's list
+            sys.path.insert(0, str(ROOT))
+            from flows import stages
+            from flows.config import load_settings
+
+            settings = load_settings({"db": str(db), "offline": True, "config_dir": str(work / "cfg")}, None, {})
+            stages.execute(settings, "networks import", [stages.import_network_list(networks_file(), "operator")])
+        for label in ("night", "rerun"):
+            r = run_child(str(db), str(night), str(work / "cfg"), str(work / "reports"),
+                          ["ingest", "resolve", "load", "retention", "report"])
+            s = r["stages"]
+            print(f"{months:>7}m {label:>6} {r['seconds']:>8} {s['ingest']:>7} {s['resolve']:>8} {s['load']:>6} "
+                  f"{s['retention']:>9} {s['report']:>7} {r['peak_rss_mb']:>8} {r['written_mb']:>11} "
+                  f"{r['file_mb']:>8}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
