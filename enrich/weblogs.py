@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import glob
 import gzip
-import os
 import re
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
-import requests
 
 from enrich.errors import InputError
-from enrich.redact import SecretURL, redact_secrets, redact_url, reveal
+from enrich.redact import SecretURL, reveal
 
 #: Lines longer than this are rejected unparsed (a real request line is far shorter).
 MAX_LINE_BYTES = 64 * 1024
@@ -122,65 +119,6 @@ def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--log
 def expand_sources(patterns: tuple[str, ...] | list[str]) -> list[LogSource]:
     """Log files as sources, each with the stream it belongs to (see :func:`expand_locations`)."""
     return [LogSource(location, stream_name(location), is_url) for location, is_url in expand_locations(patterns)]
-
-
-def download(
-    url: str,
-    target: Path,
-    session: requests.Session,
-    *,
-    auth: tuple[str, str] | None = None,
-    token: str | None = None,
-    headers: dict | None = None,
-    timeout: tuple[float, float] = (10, 120),
-    deadline_seconds: float = 3600.0,
-    max_bytes: int = MAX_FILE_BYTES,
-) -> Path:
-    """Fetch ``url`` into ``target`` (created 0600), within ``deadline_seconds`` and ``max_bytes``:
-    a server that trickles a byte now and then must not hold the night (and its lock) for ever.
-
-    Credentials given by the caller (the environment's: ``auth``, ``token``, an
-    ``Authorization`` header) win over a ``user:pass@`` in the URL, which is used
-    only without them. Messages name the URL redacted (``url`` may be a
-    :class:`~enrich.redact.SecretURL`; its real form is used for the request only).
-
-    Raises:
-        InputError: HTTP error status or network failure, as one line.
-    """
-    shown = redact_url(str(url))
-    request_url, url_auth = _split_userinfo(reveal(url))
-    headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-    if auth is None and not any(name.lower() == "authorization" for name in headers):
-        auth = url_auth
-    try:
-        with session.get(request_url, stream=True, timeout=timeout, auth=auth, headers=headers) as response:
-            if response.status_code >= 400:
-                raise InputError(f"cannot fetch {shown}: HTTP {response.status_code} {response.reason}")
-            started, size = time.monotonic(), 0
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                for block in response.raw.stream(1 << 20, decode_content=False):
-                    out.write(block)
-                    size += len(block)
-                    if size > max_bytes:
-                        raise InputError(f"cannot fetch {shown}: larger than {max_bytes:,} bytes")
-                    if time.monotonic() - started > deadline_seconds:
-                        raise InputError(f"cannot fetch {shown}: still arriving after {deadline_seconds:.0f} s")
-    except requests.RequestException as exc:
-        # requests and urllib3 quote the URL (path and query) in their messages.
-        raise InputError(f"cannot fetch {shown}: {exc.__class__.__name__}: {redact_secrets(str(exc))}") from None
-    return target
-
-
-def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``https://u:p@host/x`` → (``https://host/x``, (u, p)): requests would otherwise apply the
-    URL's userinfo over an ``Authorization`` header given by the caller."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
 
 
 @dataclass

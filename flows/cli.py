@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from enrich.errors import BusyError, LeadpipeError
+from enrich.errors import LeadpipeError
 from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
+from flows.console import console, err, fail as _fail, print_summary, shown as _shown
 from flows.runtime import prefect_server, prepare_prefect, setup_logging, temporary_prefect_api
 
 app = typer.Typer(
@@ -25,8 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
@@ -65,15 +62,6 @@ def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None, for
     }
 
 
-def _fail(exc: BaseException) -> None:
-    from flows.stages import one_line
-
-    # Text, not markup: a file name or a server's words with "[...]" must print as they are.
-    err.print(Text.assemble(("leadpipe: error:", "bold red"), " ", _shown(one_line(exc))), highlight=False,
-              soft_wrap=True)
-    raise typer.Exit(75 if isinstance(exc, BusyError) else 1)
-
-
 def _settings(overrides: dict, config: Path | None) -> Settings:
     try:
         return load_settings(overrides, config)
@@ -82,10 +70,9 @@ def _settings(overrides: dict, config: Path | None) -> Settings:
         raise  # unreachable
 
 
-def _run_flow(settings_overrides: dict, config: Path | None, command: str) -> dict:
+def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None, command: str) -> dict:
     """The nightly flow, in-process, against a temporary local Prefect API (a child that dies with us)
-    when none is configured."""
-    settings = _settings(settings_overrides, config)
+    when none is configured. The flow resolves the same overrides again in its own run."""
     prepare_prefect(settings)
     from flows.nightly import nightly
 
@@ -102,11 +89,11 @@ def _run_flow(settings_overrides: dict, config: Path | None, command: str) -> di
 
 
 def _run_stages(overrides: dict, config: Path | None, command: str, stage_names: list[str]) -> dict:
-    from flows import stages
+    from flows import engine
 
     settings = _settings(overrides, config)
     try:
-        return stages.execute(settings, command, stage_names)
+        return engine.execute(settings, command, stage_names)
     except LeadpipeError as exc:
         _fail(exc)
     except Exception as exc:
@@ -124,66 +111,6 @@ def _one_operation(command: str, stage_list: list, db: Path | None, config: Path
     (err if quiet else console).print_json(json.dumps(stats, default=str))
 
 
-def _shown(value: object, style: str = "") -> Text:
-    """A value from the data as terminal text: no Rich markup obeyed, no control or bidi character."""
-    from sinks.text import clean_text
-
-    return Text(clean_text("" if value is None else str(value)), style=style)
-
-
-def print_summary(stats: dict, db: Path) -> None:
-    """The run's counts and what the database now holds.
-
-    Names and reasons come from registries, exports and visitors: each cell goes through
-    :func:`_shown`, never Rich markup.
-    """
-    from sinks import database
-    from sinks.weblog_load import count_rows
-
-    table = Table(title=f"leadpipe run {stats.get('run_id', '')}", show_header=True, header_style="bold")
-    table.add_column("count")
-    table.add_column("value", justify="right")
-    for key in (
-        "files", "lines_read", "lines_parsed", "lines_rejected", "duplicate_lines", "lines_out_of_window",
-        "bot_requests", "pageviews", "visits", "visits_touched", "addresses", "rdap_requests", "rdap_searches",
-        "addresses_pending",
-        "register_matches", "leadfeeder_rows", "contacts", "report_companies",
-    ):
-        if key in stats:
-            table.add_row(key, f"{stats[key]:,}")
-    console.print(table)
-    with database.open_snapshot(db) as con:
-        counts = count_rows(con, ["visits", "pageviews", "companies", "networks", "rejects", "runs"])
-        leads = con.execute("SELECT rank, name, business_id, score, reasons FROM lead_scores ORDER BY rank LIMIT 10").fetchall()
-        daily = con.execute(
-            """
-            SELECT CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day, count(*) AS visits,
-                   sum(pageviews) AS pageviews
-            FROM visits GROUP BY 1 ORDER BY 1 DESC LIMIT 14
-            """
-        ).fetchall()
-    held = Table(title=_shown(db), header_style="bold")
-    held.add_column("table")
-    held.add_column("rows", justify="right")
-    for name, n in counts.items():
-        held.add_row(name, f"{n:,}")
-    console.print(held)
-    if leads:
-        top = Table(title="top leads (last 30 days)", header_style="bold")
-        for col in ("#", "company", "Business ID", "score", "why"):
-            top.add_column(col)
-        for rank, name, business_id, score, reasons in leads:
-            top.add_row(str(rank), _shown(name), _shown(business_id), f"{score:g}", _shown(reasons))
-        console.print(top)
-    if daily:
-        days = Table(title="visits per day (Helsinki)", header_style="bold")
-        for col in ("day", "visits", "pageviews"):
-            days.add_column(col, justify="right")
-        for day, visits, pageviews in sorted(daily):
-            days.add_row(str(day), f"{visits:,}", f"{pageviews:,}")
-        console.print(days)
-
-
 @app.command()
 def run(
     db: DbOpt = None, logs: LogsOpt = None, leadfeeder: LeadfeederOpt = None, forms: FormsOpt = None,
@@ -194,8 +121,8 @@ def run(
     """The nightly flow: ingest → leadfeeder → resolve → enrich → load → report, published atomically."""
     setup_logging(verbose)
     overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms)
-    stats = _run_flow(overrides, config, "run")
-    print_summary(stats, _settings(overrides, config).db)
+    settings = _settings(overrides, config)
+    print_summary(_run_flow(settings, overrides, config, "run"), settings)
 
 
 @app.command()
@@ -273,10 +200,10 @@ def forget(
 
 def _privacy_stage(action: str, kind: str, value: str, out: Path | None = None):
     """The stage for one data-subject request; an identifier that is none is one line, exit 1."""
-    from flows import stages
+    from flows import commands
 
     try:
-        return stages.privacy_request(action, kind, value, out)
+        return commands.privacy_request(action, kind, value, out)
     except LeadpipeError as exc:
         _fail(exc)
 
@@ -325,12 +252,12 @@ def networks_import(
     db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Load a network→organisation list; it is tried before the RDAP cache."""
-    from flows import stages
+    from flows import commands
 
     setup_logging(verbose)
     if source not in {"operator", "licensed"}:
         _fail(LeadpipeError("--source must be operator or licensed"))
-    _one_operation("networks import", [stages.import_network_list(file, source)], db, config)
+    _one_operation("networks import", [commands.import_network_list(file, source)], db, config)
 
 
 @networks_app.command("classify")
@@ -340,11 +267,11 @@ def networks_classify(
     db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """The operator's kind for a network: wins over every rule; visits are re-attributed."""
-    from flows import stages
+    from flows import commands
 
     setup_logging(verbose)
     try:
-        stage = stages.classify_network(cidr, kind)
+        stage = commands.classify_network(cidr, kind)
     except LeadpipeError as exc:
         _fail(exc)
     _one_operation("networks classify", [stage], db, config)
@@ -360,10 +287,10 @@ def register_import(
     db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Load the register's bulk file: enrichment then matches locally, asking the API only for misses."""
-    from flows import stages
+    from flows import commands
 
     setup_logging(verbose)
-    _one_operation("register import", [stages.import_register(file)], db, config)
+    _one_operation("register import", [commands.import_register(file)], db, config)
 
 
 @app.command()
@@ -389,14 +316,15 @@ def demo(
         "report_dir": str(out / "reports"),
         "config_dir": os.environ["LEADPIPE_CONFIG_DIR"],
     }
-    from flows import stages
+    from flows import commands
 
     # The demo's operator list (synthetic): resolution runs offline, from it alone.
     _run_stages(overrides, DEMO_DIR / "leadpipe.toml", "networks import",
-                [stages.import_network_list(DEMO_DIR / "networks.csv", "operator"),
-                 stages.import_register(DEMO_DIR / "register.json")])
-    stats = _run_flow(overrides, DEMO_DIR / "leadpipe.toml", "demo")
-    print_summary(stats, db)
+                [commands.import_network_list(DEMO_DIR / "networks.csv", "operator"),
+                 commands.import_register(DEMO_DIR / "register.json")])
+    settings = _settings(overrides, DEMO_DIR / "leadpipe.toml")
+    stats = _run_flow(settings, overrides, DEMO_DIR / "leadpipe.toml", "demo")
+    print_summary(stats, settings)
     console.print(Text.assemble("\nDatabase: ", _shown(db, "bold"), "  (open read-only: duckdb.connect('",
                                 _shown(db), "', read_only=True))"))
     if stats.get("report_html"):

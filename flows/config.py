@@ -1,9 +1,12 @@
 """Configuration, resolved once at the entry point.
 
-Precedence, highest first: command-line options, environment variables
-(``LEADPIPE_*``), ``leadpipe.toml``, built-in defaults. Library code in
-``enrich/`` and ``sinks/`` never reads the environment: it receives a
-:class:`Settings` (or plain arguments) from here.
+Every setting is declared once, as a field of :class:`Settings`: its type,
+its default and its meaning. Its ``leadpipe.toml`` key is the field's name and
+its environment variable is ``LEADPIPE_`` + the name in capitals; the parser
+follows the declared type. Precedence, highest first: command-line options,
+environment variables, ``leadpipe.toml``, the defaults below. Library code in
+``enrich/`` and ``sinks/`` never reads the environment: it receives values
+from here.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from enrich.errors import ConfigError
 
@@ -21,54 +26,82 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 DEFAULT_RDAP_URL = "https://rdap.arin.net/registry"
 DEFAULT_YTJ_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
+ENV_PREFIX = "LEADPIPE_"
+
+
+def _positive(number: int) -> None:
+    if number <= 0:
+        raise ValueError("must be positive")
+
+
+def _two_timeouts(numbers: tuple[float, ...]) -> None:
+    if len(numbers) != 2:
+        raise ValueError("expected two numbers of seconds (connect, read)")
+
+
+def _intent_pages(value: object) -> tuple[tuple[str, str], ...]:
+    """TOML: ``{pricing = "(?i)pric|hinnasto", ...}``; environment: ``label=pattern;label=pattern``."""
+    pairs = value.items() if isinstance(value, dict) else (
+        part.split("=", 1) for part in str(value).split(";") if "=" in part)
+    return tuple((str(pattern), str(label)) for label, pattern in pairs)
+
+
+def setting(default: Any, *, check: Callable[[Any], None] | None = None,
+            parse: Callable[[object], Any] | None = None, secret: bool = False) -> Any:
+    """One declared setting: its default, an optional check or custom parser.
+
+    A ``secret`` comes from the environment only (never a file or the command
+    line) and is never shown in a ``repr``.
+    """
+    return field(default=default, repr=not secret, metadata={"check": check, "parse": parse, "secret": secret})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, with no I/O behind it."""
 
-    db: Path = Path("leadpipe.duckdb")
-    logs: tuple[str, ...] = ()
-    leadfeeder: tuple[str, ...] = ()
-    forms: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-    offline: bool = False
-    report_dir: Path = Path("reports")
-    config_dir: Path = Path.home() / ".config" / "leadpipe"
-    data_dir: Path = DEFAULT_DATA_DIR
-    trusted_proxies: tuple[str, ...] = ()
-    internal_networks: tuple[str, ...] = ()
-    session_gap_minutes: int = 30
-    retention_months: int = 13
-    store_ip_prefix: bool = False
-    schedule: str = "0 3 * * *"
-    timezone: str = "Europe/Helsinki"
-    rdap_url: str = DEFAULT_RDAP_URL
-    ytj_url: str = DEFAULT_YTJ_URL
-    memory_limit: str = "700MB"
-    network_ttl_days: int = 30
-    rdap_min_interval: float = 1.0  # seconds between two requests to one registry
-    rdap_max_requests: int = 2000  # registry requests per run; the rest of the addresses wait for the next
-    max_log_file_gb: int = 20  # a log file stops (with a counted reject) past this much decompressed data
-    unresolved_keep_days: int = 7  # how long an address without a final answer waits (private file)
-    ytj_min_interval: float = 0.25  # PRH: 300 searches a minute, shared by all users
-    register_ttl_days: int = 30
+    db: Path = setting(Path("leadpipe.duckdb"))  # the analysts' DuckDB file (the published snapshot)
+    logs: tuple[str, ...] = setting(())  # access logs: paths, globs or URLs
+    leadfeeder: tuple[str, ...] = setting(())  # Leadfeeder-style exports
+    forms: tuple[str, ...] = setting(())  # form, chat and configurator submissions
+    since: date | None = setting(None)  # first day to load (configured time zone)
+    until: date | None = setting(None)  # last day to load
+    offline: bool = setting(False)  # no network lookups: lists and caches only
+    report_dir: Path = setting(Path("reports"))
+    config_dir: Path = setting(Path.home() / ".config" / "leadpipe")  # secret.key, Prefect's state, pending file
+    data_dir: Path = setting(DEFAULT_DATA_DIR)  # bot list, known organisations
+    trusted_proxies: tuple[str, ...] = setting(())
+    internal_networks: tuple[str, ...] = setting(())
+    session_gap_minutes: int = setting(30, check=_positive)
+    retention_months: int = setting(13, check=_positive)
+    store_ip_prefix: bool = setting(False)
+    schedule: str = setting("0 3 * * *")
+    timezone: str = setting("Europe/Helsinki")  # the business's days: reports, windows, daily totals
+    rdap_url: str = setting(DEFAULT_RDAP_URL)
+    ytj_url: str = setting(DEFAULT_YTJ_URL)
+    memory_limit: str = setting("700MB")
+    network_ttl_days: int = setting(30, check=_positive)
+    rdap_min_interval: float = setting(1.0)  # seconds between two requests to one registry
+    rdap_max_requests: int = setting(2000, check=_positive)  # per run; the rest of the addresses wait
+    max_log_file_gb: int = setting(20, check=_positive)  # a log file stops (a counted reject) past this
+    unresolved_keep_days: int = setting(7, check=_positive)  # how long an unresolved address waits (private)
+    ytj_min_interval: float = setting(0.25)  # PRH: 300 searches a minute, shared by all users
+    register_ttl_days: int = setting(30, check=_positive)
     #: seconds to wait before each retry of a registry request (429 waits for Retry-After instead)
-    retry_backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
+    retry_backoff: tuple[float, ...] = setting((1.0, 2.0, 4.0))
     #: (connect, read) timeouts of registry requests, seconds
-    request_timeout: tuple[float, ...] = (5.0, 20.0)
+    request_timeout: tuple[float, ...] = setting((5.0, 20.0), check=_two_timeouts)
     #: (regular expression on the path, label) of pages that show buying intent
-    intent_pages: tuple[tuple[str, str], ...] = (
+    intent_pages: tuple[tuple[str, str], ...] = setting((
         ("(?i)pric|hinnasto|hinnat", "pricing"),
         ("(?i)contact|yhteystiedot|ota-yhteytta", "contact"),
         ("(?i)/demo|book-a-demo|esittely", "demo"),
         ("(?i)configurator|konfiguraattori|quote|tarjous", "configurator"),
-    )
-    # Credentials for pulling logs over HTTP(S): environment only, never CLI.
-    http_auth: tuple[str, str] | None = field(default=None, repr=False)
-    http_token: str | None = field(default=None, repr=False)
-    leadfeeder_token: str | None = field(default=None, repr=False)
+    ), parse=_intent_pages)
+    # Credentials: the environment only. LEADPIPE_HTTP_USER and LEADPIPE_HTTP_PASSWORD together.
+    http_auth: tuple[str, str] | None = setting(None, secret=True)
+    http_token: str | None = setting(None, secret=True)
+    leadfeeder_token: str | None = setting(None, secret=True)
 
     @property
     def secret_path(self) -> Path:
@@ -79,94 +112,73 @@ class Settings:
         return self.config_dir / "prefect"
 
 
-# Keys accepted in leadpipe.toml (top level or under [leadpipe]) and their
-# environment variable names. Lists in the environment are separated by
-# os.pathsep (":" on Linux) except globs/URLs, which use newlines or ";".
-_KEYS = {
-    "db": "LEADPIPE_DB",
-    "logs": "LEADPIPE_LOGS",
-    "leadfeeder": "LEADPIPE_LEADFEEDER",
-    "forms": "LEADPIPE_FORMS",
-    "since": "LEADPIPE_SINCE",
-    "until": "LEADPIPE_UNTIL",
-    "offline": "LEADPIPE_OFFLINE",
-    "report_dir": "LEADPIPE_REPORT_DIR",
-    "config_dir": "LEADPIPE_CONFIG_DIR",
-    "data_dir": "LEADPIPE_DATA_DIR",
-    "trusted_proxies": "LEADPIPE_TRUSTED_PROXIES",
-    "internal_networks": "LEADPIPE_INTERNAL_NETWORKS",
-    "session_gap_minutes": "LEADPIPE_SESSION_GAP_MINUTES",
-    "retention_months": "LEADPIPE_RETENTION_MONTHS",
-    "store_ip_prefix": "LEADPIPE_STORE_IP_PREFIX",
-    "schedule": "LEADPIPE_SCHEDULE",
-    "timezone": "LEADPIPE_TIMEZONE",
-    "rdap_url": "LEADPIPE_RDAP_URL",
-    "ytj_url": "LEADPIPE_YTJ_URL",
-    "memory_limit": "LEADPIPE_MEMORY_LIMIT",
-    "network_ttl_days": "LEADPIPE_NETWORK_TTL_DAYS",
-    "rdap_min_interval": "LEADPIPE_RDAP_MIN_INTERVAL",
-    "rdap_max_requests": "LEADPIPE_RDAP_MAX_REQUESTS",
-    "max_log_file_gb": "LEADPIPE_MAX_LOG_FILE_GB",
-    "unresolved_keep_days": "LEADPIPE_UNRESOLVED_KEEP_DAYS",
-    "ytj_min_interval": "LEADPIPE_YTJ_MIN_INTERVAL",
-    "register_ttl_days": "LEADPIPE_REGISTER_TTL_DAYS",
-    "intent_pages": "LEADPIPE_INTENT_PAGES",
-    "retry_backoff": "LEADPIPE_RETRY_BACKOFF",
-    "request_timeout": "LEADPIPE_REQUEST_TIMEOUT",
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+_TYPES = get_type_hints(Settings)
+#: The settings a file, the environment or the command line may give (secrets: the environment only).
+KEYS = tuple(f.name for f in fields(Settings) if not f.metadata["secret"])
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_list(value: object) -> tuple[str, ...]:
+    """A list from TOML, or text separated by ';' or newlines (globs and URLs may hold ':')."""
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.replace("\n", ";").split(";") if p.strip())
+    return tuple(str(v) for v in value)  # type: ignore[union-attr]
+
+
+def _parse_numbers(value: object) -> tuple[float, ...]:
+    parts = value.replace(";", ",").split(",") if isinstance(value, str) else value
+    numbers = tuple(float(p) for p in parts)  # type: ignore[union-attr]
+    if not numbers or any(n < 0 for n in numbers):
+        raise ValueError("expected non-negative seconds")
+    return numbers
+
+
+def _parse_float(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _parse_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+_PARSERS: dict[object, Callable[[object], Any]] = {
+    Path: lambda v: Path(str(v)).expanduser(),
+    bool: _parse_bool,
+    int: lambda v: int(v),  # type: ignore[arg-type]
+    float: _parse_float,
+    str: str,
+    date | None: _parse_date,
+    tuple[str, ...]: _parse_list,
+    tuple[float, ...]: _parse_numbers,
 }
-_TUPLES = {"logs", "leadfeeder", "forms", "trusted_proxies", "internal_networks"}
-_PATHS = {"db", "report_dir", "config_dir", "data_dir"}
-_INTS = {"session_gap_minutes", "retention_months", "network_ttl_days", "register_ttl_days", "rdap_max_requests",
-         "unresolved_keep_days", "max_log_file_gb"}
-_FLOATS = {"rdap_min_interval", "ytj_min_interval"}
-_BOOLS = {"offline", "store_ip_prefix"}
-_DATES = {"since", "until"}
 
 
 def _coerce(key: str, value: object, origin: str) -> object:
+    """``value`` as the declared type of setting ``key``; a bad one is one ConfigError line."""
+    meta = _FIELDS[key].metadata
     try:
-        if key == "intent_pages":
-            # TOML: {pricing = "(?i)pric|hinnasto", ...}; environment: label=pattern;label=pattern
-            pairs = value.items() if isinstance(value, dict) else (
-                part.split("=", 1) for part in str(value).split(";") if "=" in part)
-            return tuple((str(pattern), str(label)) for label, pattern in pairs)
-        if key in _TUPLES:
-            if isinstance(value, str):
-                parts = value.replace("\n", ";").split(";")
-                return tuple(p.strip() for p in parts if p.strip())
-            return tuple(str(v) for v in value)  # type: ignore[union-attr]
-        if key in _PATHS:
-            return Path(str(value)).expanduser()
-        if key in _INTS:
-            number = int(value)  # type: ignore[arg-type]
-            if number <= 0:
-                raise ValueError("must be positive")
-            return number
-        if key in {"retry_backoff", "request_timeout"}:
-            parts = value.replace(";", ",").split(",") if isinstance(value, str) else value
-            numbers = tuple(float(p) for p in parts)  # type: ignore[union-attr]
-            if not numbers or any(n < 0 for n in numbers) or (key == "request_timeout" and len(numbers) != 2):
-                raise ValueError("expected non-negative seconds" + (" (connect, read)" if key == "request_timeout" else ""))
-            return numbers
-        if key in _FLOATS:
-            number = float(value)  # type: ignore[arg-type]
-            if number < 0:
-                raise ValueError("must not be negative")
-            return number
-        if key in _BOOLS:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError("expected true or false")
-        if key in _DATES:
-            if isinstance(value, date):
-                return value
-            return date.fromisoformat(str(value))
-        return str(value)
+        parsed = (meta["parse"] or _PARSERS[_TYPES[key]])(value)
+        if meta["check"]:
+            meta["check"](parsed)
+        return parsed
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: bad value for {key!r}: {value!r} ({exc})") from None
 
@@ -194,10 +206,10 @@ def read_config_file(path: Path) -> dict[str, object]:
     table = raw.get("leadpipe", raw)
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [leadpipe] must be a table")
-    unknown = sorted(set(table) - set(_KEYS) - {"leadpipe"})
+    unknown = sorted(set(table) - set(KEYS) - {"leadpipe"})
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting(s): {', '.join(unknown)}")
-    return {k: _coerce(k, v, str(path)) for k, v in table.items() if k in _KEYS}
+    return {k: _coerce(k, v, str(path)) for k, v in table.items() if k in KEYS}
 
 
 def load_settings(
@@ -220,9 +232,9 @@ def load_settings(
     path = find_config_file(config_file, env)
     if path is not None:
         values.update(read_config_file(path))
-    for key, var in _KEYS.items():
-        if env.get(var):
-            values[key] = _coerce(key, env[var], f"${var}")
+    for key in KEYS:
+        if env.get(env_name(key)):
+            values[key] = _coerce(key, env[env_name(key)], f"${env_name(key)}")
     for key, value in (cli or {}).items():
         if value is None or value == () or value == []:
             continue
@@ -230,10 +242,9 @@ def load_settings(
     user, password = env.get("LEADPIPE_HTTP_USER"), env.get("LEADPIPE_HTTP_PASSWORD")
     if user and password:
         values["http_auth"] = (user, password)
-    if env.get("LEADPIPE_HTTP_TOKEN"):
-        values["http_token"] = env["LEADPIPE_HTTP_TOKEN"]
-    if env.get("LEADPIPE_LEADFEEDER_TOKEN"):
-        values["leadfeeder_token"] = env["LEADPIPE_LEADFEEDER_TOKEN"]
+    for key in ("http_token", "leadfeeder_token"):
+        if env.get(env_name(key)):
+            values[key] = env[env_name(key)]
     settings = replace(Settings(), **values)
     if settings.since and settings.until and settings.since > settings.until:
         raise ConfigError(f"--since {settings.since} is after --until {settings.until}")

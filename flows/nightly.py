@@ -1,4 +1,4 @@
-"""The ``nightly`` Prefect flow: one task per stage (ingest, leadfeeder, forms, resolve, enrich, load, retention, report), each wrapping ``flows/stages.py``.
+"""The ``nightly`` Prefect flow: one task per stage of :data:`flows.stages.PIPELINE`, run by the engine.
 
 Import this module only after :func:`flows.runtime.prepare_prefect` has set
 Prefect's environment (home directory, telemetry off).
@@ -16,12 +16,14 @@ from prefect.cache_policies import NO_CACHE
 
 from enrich.errors import LeadpipeError
 from enrich.redact import redact_url
-from flows import stages
+from flows import engine
 from flows.config import load_settings
+from flows.stages import PIPELINE
+from sinks.text import one_line
 
 
 def _one_line_failures(stage):
-    """``stage`` failing with its one line only (see :func:`flows.stages.one_line`).
+    """``stage`` failing with its one line only (see :func:`sinks.text.one_line`).
 
     Prefect logs a failed task's exception, traceback and chained causes into its database;
     an exception's text may quote an address or a URL with its credentials. The type of a
@@ -35,15 +37,15 @@ def _one_line_failures(stage):
         except Exception as exc:
             if os.environ.get("LEADPIPE_DEBUG"):
                 raise
-            raise (type(exc) if isinstance(exc, LeadpipeError) else LeadpipeError)(stages.one_line(exc)) from None
+            raise (type(exc) if isinstance(exc, LeadpipeError) else LeadpipeError)(one_line(exc)) from None
 
     return run
 
 
 # Tasks receive a live DuckDB connection: nothing to cache or persist.
 TASKS = {
-    name: task(name=name, cache_policy=NO_CACHE, persist_result=False)(_one_line_failures(getattr(stages, name)))
-    for name in ("ingest", "leadfeeder", "forms", "resolve", "enrich", "load", "retention", "report")
+    stage.__name__: task(name=stage.__name__, cache_policy=NO_CACHE, persist_result=False)(_one_line_failures(stage))
+    for stage in PIPELINE
 }
 
 
@@ -114,7 +116,7 @@ def _secret_free_flow(fn):
 
 @_secret_free_flow
 def nightly(overrides: dict | None = None, config_file: str | None = None, command: str = "run") -> dict:
-    """Ingest → leadfeeder → forms → resolve → enrich → load → retention → report, against a working copy of the database, published at the end.
+    """The pipeline's stages, in order, against a working copy of the database, published at the end.
 
     Args:
         overrides: settings given on the command line (strings, lists, booleans).
@@ -126,7 +128,7 @@ def nightly(overrides: dict | None = None, config_file: str | None = None, comma
     settings = load_settings(_revealed(overrides or {}), Path(config_file) if config_file else None)
     logger = get_run_logger()
     logger.info("leadpipe %s into %s", command, settings.db)
-    result = _one_line_failures(stages.execute)(settings, command, list(TASKS),
+    result = _one_line_failures(engine.execute)(settings, command, list(TASKS),
                                                 call=lambda name, fn, ctx: TASKS[name](ctx))
     logger.info("run %s finished: %s", result.get("run_id"), {k: v for k, v in result.items() if isinstance(v, int)})
     return result

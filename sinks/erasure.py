@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -190,6 +191,17 @@ def _reports_naming(con: duckdb.DuckDBPyConnection, needles: list[str]) -> list[
 def is_erased_name(secret: bytes, erased: set[str], name: str | None) -> bool:
     """Whether a name (an export's company, a network's organisation) is one an erased subject was known by."""
     return bool(erased and name and identity_key(name) and name_key(secret, name) in erased)
+
+
+def erased_business(con: duckdb.DuckDBPyConnection, secret: bytes) -> Callable[[str | None, str | None], bool]:
+    """A test of (Business ID, name) against every erased sole trader: an export or a list never brings one back."""
+    erased_ids, erased_names = suppressed(con, "business_id"), suppressed(con, "organisation")
+
+    def erased(business_id: str | None, name: str | None) -> bool:
+        return bool(business_id and business_id_key(secret, business_id) in erased_ids) or \
+            is_erased_name(secret, erased_names, name)
+
+    return erased
 
 
 def scrub_erased_networks(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:

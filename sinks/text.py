@@ -45,3 +45,31 @@ def csv_cell(value: object) -> object:
     if text.lstrip(" ")[:1] in _FORMULA_START and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+def json_text(data: object) -> str:
+    """``data`` as indented JSON, exact, but with every control and bidi character escaped
+    (``\\u202e``) as JSON allows: a subject's data may be shown on a terminal."""
+    import json
+
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+# Newlines inside values are already escaped by json.dumps; these are the raw ones it leaves.
+_UNSAFE_JSON = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line shown to the operator and kept in ``runs.error``.
+
+    No client address, no credential of a URL, no control or bidi character (it reaches terminals).
+    """
+    from enrich.errors import LeadpipeError
+    from enrich.redact import mask_addresses, redact_secrets
+
+    text = redact_secrets(mask_addresses(str(exc))).strip().splitlines()
+    first = clean_text(text[0]).strip() if text else ""
+    if isinstance(exc, LeadpipeError):
+        return first or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__

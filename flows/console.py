@@ -1,0 +1,90 @@
+"""What the operator sees: one-line errors, and a run's summary as tables.
+
+Every value from the data (names, reasons, paths) is shown as plain text
+through :func:`shown`: no Rich markup obeyed, no control or bidi character.
+"""
+
+from __future__ import annotations
+
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from enrich.errors import BusyError
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(exc: BaseException) -> None:
+    from sinks.text import one_line
+
+    # Text, not markup: a file name or a server's words with "[...]" must print as they are.
+    err.print(Text.assemble(("leadpipe: error:", "bold red"), " ", shown(one_line(exc))), highlight=False,
+              soft_wrap=True)
+    raise typer.Exit(75 if isinstance(exc, BusyError) else 1)
+
+
+
+def shown(value: object, style: str = "") -> Text:
+    """A value from the data as terminal text: no Rich markup obeyed, no control or bidi character."""
+    from sinks.text import clean_text
+
+    return Text(clean_text("" if value is None else str(value)), style=style)
+
+
+def print_summary(stats: dict, settings) -> None:
+    """The run's counts and what the database now holds.
+
+    Names and reasons come from registries, exports and visitors: each cell goes through
+    :func:`_shown`, never Rich markup.
+    """
+    from sinks import database
+
+    db = settings.db
+    from sinks.weblog_load import count_rows
+
+    table = Table(title=f"leadpipe run {stats.get('run_id', '')}", show_header=True, header_style="bold")
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for key in (
+        "files", "lines_read", "lines_parsed", "lines_rejected", "duplicate_lines", "lines_out_of_window",
+        "bot_requests", "pageviews", "visits", "visits_touched", "addresses", "rdap_requests", "rdap_searches",
+        "addresses_pending",
+        "register_matches", "leadfeeder_rows", "contacts", "report_companies",
+    ):
+        if key in stats:
+            table.add_row(key, f"{stats[key]:,}")
+    console.print(table)
+    with database.open_snapshot(db) as con:
+        counts = count_rows(con, ["visits", "pageviews", "companies", "networks", "rejects", "runs"])
+        leads = con.execute("SELECT rank, name, business_id, score, reasons FROM lead_scores ORDER BY rank LIMIT 10").fetchall()
+        daily = con.execute(
+            """
+            SELECT CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day, count(*) AS visits,
+                   sum(pageviews) AS pageviews
+            FROM visits GROUP BY 1 ORDER BY 1 DESC LIMIT 14
+            """
+        ).fetchall()
+    held = Table(title=shown(db), header_style="bold")
+    held.add_column("table")
+    held.add_column("rows", justify="right")
+    for name, n in counts.items():
+        held.add_row(name, f"{n:,}")
+    console.print(held)
+    if leads:
+        top = Table(title="top leads (last 30 days)", header_style="bold")
+        for col in ("#", "company", "Business ID", "score", "why"):
+            top.add_column(col)
+        for rank, name, business_id, score, reasons in leads:
+            top.add_row(str(rank), shown(name), shown(business_id), f"{score:g}", shown(reasons))
+        console.print(top)
+    if daily:
+        days = Table(title="visits per day (Helsinki)", header_style="bold")
+        for col in ("day", "visits", "pageviews"):
+            days.add_column(col, justify="right")
+        for day, visits, pageviews in sorted(daily):
+            days.add_row(str(day), f"{visits:,}", f"{pageviews:,}")
+        console.print(days)

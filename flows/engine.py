@@ -1,0 +1,96 @@
+"""The engine: one run of stages against a working copy of the database, published at the end.
+
+A run takes the database's lock, copies the published file, runs its stages
+in order on the copy — each returns its counts — records the run, and renames
+the copy over the published file. A failure or a kill leaves the published
+file as it was (plus a ``failed`` row in ``runs``); the rerun starts again from
+it. The file is rewritten ("compacted") only when a stage deleted rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from enrich.errors import LeadpipeError
+from flows.config import Settings, load_or_create_secret
+from flows.context import Registries, RunContext, pending_addresses
+from flows.stages import PIPELINE, STAGES, Stage
+from sinks import database, faults, ledger, runs
+from sinks.text import one_line
+
+__all__ = ["PIPELINE", "execute", "one_line"]
+
+#: How the engine invokes a stage: directly, or (the flow) as a Prefect task.
+Call = Callable[[str, Stage, RunContext], dict]
+
+
+def execute(
+    settings: Settings,
+    command: str,
+    stages: Sequence[str | Stage] = tuple(stage.__name__ for stage in PIPELINE),
+    call: Call | None = None,
+) -> dict:
+    """Run ``stages`` against a working copy of ``settings.db`` and publish it.
+
+    Args:
+        settings: resolved configuration.
+        command: what the operator ran, for the ``runs`` row.
+        stages: stage names of :data:`PIPELINE` (or stage functions), in order; default: all.
+        call: how to invoke a stage (the flow passes Prefect tasks); default: directly.
+
+    Returns:
+        The run's counts (also stored in ``runs.stats``) and its outputs (never stored).
+
+    Raises:
+        LeadpipeError: with a one-line reason; the published database is unchanged
+            except for a ``failed`` row in ``runs``.
+    """
+    # One file, one lock, whatever name it is given (a symlink, a relative path): its real path, once.
+    settings = replace(settings, db=settings.db.expanduser().resolve())
+    umask = os.umask(0o077)  # everything a run creates is its owner's alone: WAL, temp files, folders
+    try:
+        with database.exclusive(settings.db):
+            return _execute_locked(settings, command, stages, call or (lambda name, fn, ctx: fn(ctx)))
+    finally:
+        os.umask(umask)
+
+
+def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Stage], call: Call) -> dict:
+    db = settings.db
+    for stale in db.parent.glob(f".leadpipe-{db.name}-*"):  # a killed run's downloads: nobody else's (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".leadpipe-{db.name}-", dir=db.parent))
+    compact = [False]  # asked for by the run's stages, or by re-keying an older database's ledger
+    try:
+        secret = load_or_create_secret(settings)
+        with database.working_copy(db, settings.memory_limit, lambda: compact[0],
+                                   temp_directory=scratch / "duckdb") as con:
+            with database.transaction(con):  # an older version's unkeyed ledger: keyed before anything else
+                compact[0] = ledger.key_legacy_entries(con, secret, datetime.now(timezone.utc)) > 0
+            ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
+                             Registries.for_run(settings, scratch), pending_addresses(settings))
+            for stage in stages:
+                name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
+                ctx.stats.update(call(name, fn, ctx) or {})
+                faults.point(f"stage:{name}:after")
+            runs.finish_run(con, ctx.run_id, "success", ctx.stats)
+            compact[0] = compact[0] or ctx.compact
+        # Published: what the run settled may leave the pending file (a kill before this keeps it there).
+        ctx.pending.save(datetime.now(timezone.utc))
+        return {**ctx.stats, "run_id": ctx.run_id, "compacted": compact[0], **ctx.outputs}
+    except Exception as exc:
+        reason = one_line(exc)
+        with contextlib.suppress(Exception), database.working_copy(db, settings.memory_limit) as con:
+            runs.record_failure(con, command, reason)
+        if isinstance(exc, LeadpipeError):
+            raise
+        raise LeadpipeError(reason) from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
