@@ -40,3 +40,11 @@ def test_readme_test_command_is_what_ci_runs():
     assert "python3 bootstrap.py test" in ci
     assert "python3 bootstrap.py test" in README.read_text()
     assert "python3 bootstrap.py demo" in README.read_text()
+
+
+def test_every_setting_is_in_the_readme():
+    from flows.config import KEYS
+
+    text = README.read_text()
+    missing = [key for key in KEYS if f"`{key}`" not in text]
+    assert not missing, f"settings the README does not describe: {missing}"
