@@ -164,18 +164,23 @@ def apply_objections(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
     return len(flagged)
 
 
-def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_months: int = 60) -> dict:
+def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_months: int = 60,
+              *, zone: str | None = None) -> dict:
     """Delete visit-level rows older than ``months`` — visits, pageviews, the line ledger, rejects, form
-    contacts and export figures — keeping daily aggregates per company; audit entries after ``audit_months``."""
+    contacts and export figures — keeping daily aggregates per company; audit entries after ``audit_months``.
+
+    The aggregates count days in ``zone`` (the configured time zone; by default the one the run
+    recorded in the database, :func:`sinks.state.record_timezone`).
+    """
     cutoff = now - timedelta(days=round(months * 30.44))
     con.execute(
         """
         INSERT OR REPLACE INTO company_daily_totals
-        SELECT company_id, CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day,
+        SELECT company_id, CAST(timezone(coalesce(?, configured_timezone()), started_at) AS DATE) AS day,
                count(*), sum(pageviews), count(DISTINCT visitor_key)
         FROM visits WHERE company_id IS NOT NULL AND ended_at < ? GROUP BY ALL
         """,
-        [cutoff],
+        [zone, cutoff],
     )
     rows = {}
     for table, column in (("pageviews", "ts"), ("pending_pageviews", "ts"), ("visits", "ended_at"), ("log_lines", "ts"),

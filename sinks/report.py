@@ -1,12 +1,16 @@
 """The lead report for sales: one self-contained HTML file (Jinja2, inline SVG charts) and a CSV for Excel.
 
 The data comes from ``lead_scores_for(period)`` and plain queries over visits
-and pageviews; companies flagged against direct marketing never appear.
+and pageviews; companies flagged against direct marketing never appear. Days are
+the configured time zone's: the period's zone is recorded in the database
+(:func:`sinks.state.record_timezone`), where the views and macros read it, so the
+report, its CSV and the ``lead_scores`` view show one score.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -16,17 +20,23 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sinks.files import private_writer
+from sinks.state import record_timezone
 from sinks.text import clean, csv_cell
 
 YTJ_PAGE = "https://tietopalvelu.ytj.fi/yritys/{business_id}"
 TOP = 25
+TOP_LEADS = 10  # the run's summary shows this many
+SUMMARY_TABLES = ("visits", "pageviews", "companies", "networks", "rejects", "runs")
+SUMMARY_DAYS = 14
 
 
 @dataclass(frozen=True)
 class Period:
+    """Whole days ``start``..``end`` (inclusive) in the time zone ``zone`` (the configured one)."""
+
     start: date
     end: date  # inclusive
-    zone: str = "Europe/Helsinki"
+    zone: str
 
     def bounds(self) -> tuple[datetime, datetime]:
         tz = ZoneInfo(self.zone)
@@ -203,7 +213,18 @@ def write_csv(data: dict, path: Path) -> None:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime) -> dict:
-    """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it."""
+    """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it.
+
+    The period's zone is recorded as the database's (:func:`sinks.state.record_timezone`) first, so the
+    scores are computed in it.
+
+    Returns:
+        ``report_html``, ``report_csv`` (paths), ``report_companies``, ``report_new_companies`` (counts)
+        and ``top_leads``: the first :data:`TOP_LEADS` rows as plain dicts with ``rank``, ``name``,
+        ``business_id``, ``score`` and ``reasons`` — for the run's summary, not for ``runs.stats``
+        (a sole trader's name is personal data).
+    """
+    record_timezone(con, period.zone)
     data = report_data(con, period)
     stem = report_dir / f"lead-report-{period.end.isoformat()}"
     html_path, csv_path = stem.with_suffix(".html"), stem.with_suffix(".csv")
@@ -216,4 +237,58 @@ def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Perio
         [report_id, now, period.start, period.end, str(html_path), str(csv_path), len(data["companies"])],
     )
     return {"report_html": str(html_path), "report_csv": str(csv_path), "report_companies": len(data["companies"]),
-            "report_new_companies": len(data["new"])}
+            "report_new_companies": len(data["new"]),
+            "top_leads": [{key: row[key] for key in ("rank", "name", "business_id", "score", "reasons")}
+                          for row in data["companies"][:TOP_LEADS]]}
+
+
+def set_intent_pages(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]]) -> bool:
+    """Make ``intent_pages`` hold exactly ``pairs`` of (regular expression on the path, label).
+
+    Returns:
+        True when the table changed (nothing is written when it already holds them).
+
+    Raises:
+        ValueError: a pattern is not a valid regular expression, or appears twice.
+    """
+    wanted = sorted(set(pairs))
+    patterns = [pattern for pattern, _ in wanted]
+    if len(set(patterns)) != len(patterns):
+        raise ValueError("intent_pages: one pattern has two labels")
+    for pattern, label in wanted:
+        try:
+            con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.Error:
+            raise ValueError(f"intent_pages: the pattern of {label!r} is not a valid regular expression") from None
+    if sorted(con.execute("SELECT pattern, label FROM intent_pages").fetchall()) == wanted:
+        return False
+    con.execute("DELETE FROM intent_pages")
+    con.executemany("INSERT INTO intent_pages VALUES (?, ?)", [list(pair) for pair in wanted])
+    return True
+
+
+def snapshot_summary(con: duckdb.DuckDBPyConnection, zone: str) -> dict:
+    """What a database holds, for the run's summary (works on a read-only snapshot).
+
+    Args:
+        con: a connection to the published snapshot (or the working copy).
+        zone: the configured time zone (days are counted in it).
+
+    Returns:
+        ``{"tables": {name: rows}}`` for :data:`SUMMARY_TABLES`, and ``"days"``: the last
+        :data:`SUMMARY_DAYS` days that have visits, oldest first, as ``{"day": date, "visits": int,
+        "pageviews": int}``.
+    """
+    tables = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]  # names from code
+              for name in SUMMARY_TABLES}
+    days = con.execute(
+        """
+        SELECT CAST(timezone($zone, started_at) AS DATE) AS day, count(*) AS visits,
+               CAST(sum(pageviews) AS BIGINT) AS pageviews
+        FROM visits GROUP BY day ORDER BY day DESC LIMIT $days
+        """,
+        {"zone": zone, "days": SUMMARY_DAYS},
+    ).fetchall()
+    return {"tables": tables,
+            "days": [{"day": day, "visits": visits, "pageviews": pageviews}
+                     for day, visits, pageviews in reversed(days)]}

@@ -1,0 +1,50 @@
+"""The configured time zone, kept in the database beside the data it gives days to.
+
+Views and macros (``daily_company_activity``, ``lead_scores_for``, ``lead_scores``) read the
+zone through the SQL macro ``configured_timezone()`` (migration 012), from ``pipeline_state``
+key ``timezone``. Every run records its configured zone before it writes anything, so a
+report, a view and an analyst's query count the same days whatever their session's zone.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+
+TIMEZONE_KEY = "timezone"
+
+
+def record_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> bool:
+    """Store ``zone`` (an IANA name, e.g. ``Europe/Helsinki``) as the database's time zone.
+
+    Args:
+        con: a writable connection.
+        zone: the configured time zone.
+
+    Returns:
+        True when the stored zone changed (nothing is written when it is the same).
+
+    Raises:
+        ValueError: ``zone`` is not a time zone both Python and DuckDB know.
+    """
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone!r}") from None
+    if not con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [zone]).fetchall()[0][0]:
+        raise ValueError(f"unknown time zone {zone!r}")
+    changed = con.execute(
+        """
+        INSERT INTO pipeline_state VALUES (?, ?, current_timestamp)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+        WHERE pipeline_state.value <> excluded.value
+        """,
+        [TIMEZONE_KEY, zone],
+    ).fetchall()[0][0]
+    return bool(changed)
+
+
+def recorded_timezone(con: duckdb.DuckDBPyConnection) -> str:
+    """The zone views use: the recorded one, or ``UTC`` before any run has recorded one."""
+    return con.execute("SELECT configured_timezone()").fetchall()[0][0]
