@@ -279,8 +279,8 @@ def snapshot_summary(con: duckdb.DuckDBPyConnection, zone: str) -> dict:
         :data:`SUMMARY_DAYS` days that have visits, oldest first, as ``{"day": date, "visits": int,
         "pageviews": int}``.
     """
-    tables = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]  # names from code
-              for name in SUMMARY_TABLES}
+    tables = {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # names from code
+              for table in SUMMARY_TABLES}
     days = con.execute(
         """
         SELECT CAST(timezone($zone, started_at) AS DATE) AS day, count(*) AS visits,
