@@ -74,11 +74,17 @@ def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None,
     """The nightly flow, in-process, against a temporary local Prefect API (a child that dies with us)
     when none is configured. The flow resolves the same overrides again in its own run."""
     prepare_prefect(settings)
-    from flows.nightly import nightly
+    flow = {}
+
+    def import_flow() -> None:  # Prefect reads its settings on import: after the API's address is set
+        from flows.nightly import nightly
+
+        flow["nightly"] = nightly
 
     try:
-        with temporary_prefect_api():
-            return nightly(overrides=settings_overrides, config_file=str(config) if config else None, command=command)
+        with temporary_prefect_api(while_starting=import_flow):
+            return flow["nightly"](overrides=settings_overrides, config_file=str(config) if config else None,
+                                   command=command)
     except LeadpipeError as exc:
         _fail(exc)
     except Exception as exc:  # anything unexpected is still one line, never a traceback

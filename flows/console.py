@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from enrich.errors import BusyError
+from flows.config import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -35,16 +36,16 @@ def shown(value: object, style: str = "") -> Text:
     return Text(clean_text("" if value is None else str(value)), style=style)
 
 
-def print_summary(stats: dict, settings) -> None:
+def print_summary(stats: dict, settings: Settings) -> None:
     """The run's counts and what the database now holds.
 
     Names and reasons come from registries, exports and visitors: each cell goes through
-    :func:`_shown`, never Rich markup.
+    :func:`shown`, never Rich markup.
     """
     from sinks import database
+    from sinks.report import snapshot_summary
 
     db = settings.db
-    from sinks.weblog_load import count_rows
 
     table = Table(title=f"leadpipe run {stats.get('run_id', '')}", show_header=True, header_style="bold")
     table.add_column("count")
@@ -59,15 +60,9 @@ def print_summary(stats: dict, settings) -> None:
             table.add_row(key, f"{stats[key]:,}")
     console.print(table)
     with database.open_snapshot(db) as con:
-        counts = count_rows(con, ["visits", "pageviews", "companies", "networks", "rejects", "runs"])
-        leads = con.execute("SELECT rank, name, business_id, score, reasons FROM lead_scores ORDER BY rank LIMIT 10").fetchall()
-        daily = con.execute(
-            """
-            SELECT CAST(started_at AT TIME ZONE 'Europe/Helsinki' AS DATE) AS day, count(*) AS visits,
-                   sum(pageviews) AS pageviews
-            FROM visits GROUP BY 1 ORDER BY 1 DESC LIMIT 14
-            """
-        ).fetchall()
+        held_now = snapshot_summary(con, settings.timezone)
+    counts, daily = held_now["tables"], held_now["days"]
+    leads = stats.get("top_leads", [])  # the report's own rows: the score is computed once per run
     held = Table(title=shown(db), header_style="bold")
     held.add_column("table")
     held.add_column("rows", justify="right")
@@ -75,16 +70,17 @@ def print_summary(stats: dict, settings) -> None:
         held.add_row(name, f"{n:,}")
     console.print(held)
     if leads:
-        top = Table(title="top leads (last 30 days)", header_style="bold")
+        top = Table(title="top leads (the report's period)", header_style="bold")
         for col in ("#", "company", "Business ID", "score", "why"):
             top.add_column(col)
-        for rank, name, business_id, score, reasons in leads:
-            top.add_row(str(rank), shown(name), shown(business_id), f"{score:g}", shown(reasons))
+        for lead in leads:
+            top.add_row(str(lead["rank"]), shown(lead["name"]), shown(lead["business_id"]), f"{lead['score']:g}",
+                        shown(lead["reasons"]))
         console.print(top)
     if daily:
-        days = Table(title="visits per day (Helsinki)", header_style="bold")
+        days = Table(title=shown(f"visits per day ({settings.timezone})"), header_style="bold")
         for col in ("day", "visits", "pageviews"):
             days.add_column(col, justify="right")
-        for day, visits, pageviews in sorted(daily):
-            days.add_row(str(day), f"{visits:,}", f"{pageviews:,}")
+        for day in daily:
+            days.add_row(str(day["day"]), f"{day['visits']:,}", f"{day['pageviews']:,}")
         console.print(days)

@@ -18,11 +18,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from enrich.errors import LeadpipeError
+from enrich.errors import ConfigError, LeadpipeError
 from flows.config import Settings, load_or_create_secret
 from flows.context import Registries, RunContext, pending_addresses
 from flows.stages import PIPELINE, STAGES, Stage
-from sinks import database, faults, ledger, runs
+from sinks import database, faults, ledger, runs, state
 from sinks.text import one_line
 
 __all__ = ["PIPELINE", "execute", "one_line"]
@@ -74,6 +74,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
                                    temp_directory=scratch / "duckdb") as con:
             with database.transaction(con):  # an older version's unkeyed ledger: keyed before anything else
                 compact[0] = ledger.key_legacy_entries(con, secret, datetime.now(timezone.utc)) > 0
+                _record_timezone(con, settings.timezone)  # the days views, reports and totals count
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
                              Registries.for_run(settings, scratch), pending_addresses(settings))
             for stage in stages:
@@ -94,3 +95,10 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         raise LeadpipeError(reason) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _record_timezone(con, zone: str) -> None:
+    try:
+        state.record_timezone(con, zone)
+    except ValueError as exc:
+        raise ConfigError(f"timezone: {exc}") from None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import requests
 
@@ -82,30 +84,39 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def temporary_prefect_api(startup_timeout: float = 90) -> Iterator[str]:
+def temporary_prefect_api(
+    startup_timeout: float = 90, while_starting: Callable[[], None] | None = None
+) -> Iterator[str]:
     """The API a single run needs, as Prefect's own temporary server — but a child that dies with us.
 
     Without ``PREFECT_API_URL`` Prefect would start the same server itself,
     and a killed run would leave it running (about 190 MB each). Ours gets
-    the parent-death signal, so nothing outlives the run.
+    the parent-death signal, so nothing outlives the run. Prefect reads its
+    settings when it is first imported: the URL is set before that, and
+    ``while_starting`` (importing the flow, a few seconds) runs while the
+    server boots.
     """
     if os.environ.get("PREFECT_API_URL"):
+        if while_starting:
+            while_starting()
         yield os.environ["PREFECT_API_URL"]
         return
-    import prefect
-
+    spec = importlib.util.find_spec("prefect")  # its location, without importing it (and its settings)
+    site = Path(spec.origin).parent.parent if spec and spec.origin else None
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+        [sys.executable, "-m", "uvicorn", *(["--app-dir", str(site)] if site else []), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
          "--lifespan", "on"],
         env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
     )
+    os.environ["PREFECT_API_URL"] = url
     try:
+        if while_starting:
+            while_starting()
         _wait_healthy(server, url, startup_timeout)
-        os.environ["PREFECT_API_URL"] = url
         yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from enrich.errors import LeadpipeError
+from enrich.errors import ConfigError, LeadpipeError
 from enrich.downloads import expand_templates
 from enrich.weblogs import expand_locations, expand_sources
 from flows.context import RunContext
@@ -21,7 +21,7 @@ from flows.progress import progress_reporter
 from sinks import address_resolution, companies, database, erasure, privacy, register_matching
 from sinks import addresses as address_sinks
 from sinks import sources as source_sinks
-from sinks.report import Period, default_period, write_report
+from sinks.report import Period, default_period, set_intent_pages, write_report
 from sinks.runs import record_rejects
 from sinks.text import one_line
 from sinks.weblog_load import ingest_logs, sessionize
@@ -139,7 +139,7 @@ def load(ctx: RunContext) -> dict:
 def retention(ctx: RunContext) -> dict:
     """Visit-level rows older than ``retention_months`` are deleted (aggregates stay)."""
     with database.transaction(ctx.con):
-        rows = privacy.retention(ctx.con, ctx.settings.retention_months, ctx.now())
+        rows = privacy.retention(ctx.con, ctx.settings.retention_months, ctx.now(), zone=ctx.settings.timezone)
     ctx.compact = ctx.compact or any(rows.values())  # deleted rows must not linger in free blocks
     return {f"retention_deleted_{table}": n for table, n in rows.items()}
 
@@ -149,7 +149,10 @@ def report(ctx: RunContext) -> dict:
     settings = ctx.settings
     with database.transaction(ctx.con):
         privacy.apply_objections(ctx.con, ctx.secret)
-        set_intent_pages(ctx.con, settings.intent_pages)
+        try:
+            set_intent_pages(ctx.con, settings.intent_pages)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         period = default_period(ctx.con, settings.timezone)
         if settings.since or settings.until:
             period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
@@ -162,9 +165,3 @@ def report(ctx: RunContext) -> dict:
 #: The nightly pipeline, in order: the flow, the CLI and the crash tests all run this declaration.
 PIPELINE: tuple[Stage, ...] = (ingest, leadfeeder, forms, resolve, enrich, load, retention, report)
 STAGES: dict[str, Stage] = {stage.__name__: stage for stage in PIPELINE}
-
-
-def set_intent_pages(con, pairs) -> None:  # TEMPORARY: moves to sinks/report.py (helper) — integration
-    con.execute("DELETE FROM intent_pages")
-    for pattern, label in pairs:
-        con.execute("INSERT INTO intent_pages VALUES (?, ?)", [pattern, label])
