@@ -8,13 +8,15 @@ touched — never the personal data itself.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import duckdb
 from stdnum.fi import ytunnus
 
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
+from sinks.state import recorded_timezone
 from sinks.erasure import audit, business_id_key, canonical, email_key, suppressed
 
 #: Mail providers whose domain says nothing about the sender's company.
@@ -164,26 +166,41 @@ def apply_objections(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
     return len(flagged)
 
 
+def retention_cutoff(now: datetime, months: int, zone: str) -> datetime:
+    """The instant before which visit-level rows go: the local midnight ``months`` back (30.44-day months).
+
+    A whole day goes at once, so each day's totals are counted from all of its visits.
+    """
+    tz = ZoneInfo(zone)
+    day = (now.astimezone(tz) - timedelta(days=round(months * 30.44))).date()
+    return datetime.combine(day, time(0), tz).astimezone(timezone.utc)
+
+
 def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_months: int = 60,
               *, zone: str | None = None) -> dict:
     """Delete visit-level rows older than ``months`` — visits, pageviews, the line ledger, rejects, form
     contacts and export figures — keeping daily aggregates per company; audit entries after ``audit_months``.
 
-    The aggregates count days in ``zone`` (the configured time zone; by default the one the run
-    recorded in the database, :func:`sinks.state.record_timezone`).
+    Visits go by the local day they started (the configured ``zone``; by default the one the run
+    recorded, :func:`sinks.state.record_timezone`), with all their pageviews, so a day's totals
+    are counted once, from all its visits; a late line of an old day adds to its totals. Every
+    statement is bounded by time, so it reads only the old end of each table.
     """
-    cutoff = now - timedelta(days=round(months * 30.44))
+    zone = zone or recorded_timezone(con)
+    cutoff = retention_cutoff(now, months, zone)
     con.execute(
         """
-        INSERT OR REPLACE INTO company_daily_totals
-        SELECT company_id, CAST(timezone(coalesce(?, configured_timezone()), started_at) AS DATE) AS day,
+        INSERT INTO company_daily_totals
+        SELECT company_id, CAST(timezone($zone, started_at) AS DATE) AS day,
                count(*), sum(pageviews), count(DISTINCT visitor_key)
-        FROM visits WHERE company_id IS NOT NULL AND ended_at < ? GROUP BY ALL
+        FROM visits WHERE company_id IS NOT NULL AND started_at < $cutoff GROUP BY ALL
+        ON CONFLICT (company_id, day) DO UPDATE SET visits = visits + excluded.visits,
+            pageviews = pageviews + excluded.pageviews, visitors = greatest(visitors, excluded.visitors)
         """,
-        [zone, cutoff],
+        {"cutoff": cutoff, "zone": zone},
     )
-    rows = {}
-    for table, column in (("pageviews", "ts"), ("pending_pageviews", "ts"), ("visits", "ended_at"), ("log_lines", "ts"),
+    rows = {"pageviews": _delete_old_pageviews(con, cutoff)}
+    for table, column in (("pending_pageviews", "ts"), ("visits", "started_at"), ("log_lines", "ts"),
                           ("contacts", "submitted_at"), ("company_sources", "last_visit")):
         rows[table] = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [cutoff]).fetchall()[0][0]
     rows["rejects"] = con.execute(
@@ -191,5 +208,21 @@ def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_
     ).fetchall()[0][0]
     audit_cutoff = now - timedelta(days=round(audit_months * 30.44))
     rows["audit_log"] = con.execute("DELETE FROM audit_log WHERE acted_at < ?", [audit_cutoff]).fetchall()[0][0]
-    audit(con, "retention", None, {**rows, "cutoff": cutoff.date().isoformat()}, now)
+    if any(rows.values()):
+        audit(con, "retention", None, {**rows, "cutoff": cutoff.date().isoformat()}, now)
     return rows
+
+
+def _delete_old_pageviews(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
+    """Pageviews before the cutoff, and the later ones of visits that started before it."""
+    deleted = con.execute("DELETE FROM pageviews WHERE ts < ?", [cutoff]).fetchall()[0][0]
+    straddling = con.execute(
+        "SELECT list(visit_id), max(ended_at) FROM visits WHERE started_at < $cutoff AND ended_at >= $cutoff",
+        {"cutoff": cutoff},
+    ).fetchall()[0]
+    if straddling[0]:
+        deleted += con.execute(
+            "DELETE FROM pageviews WHERE ts BETWEEN $cutoff AND $last AND list_contains($ids, visit_id)",
+            {"cutoff": cutoff, "last": straddling[1], "ids": straddling[0]},
+        ).fetchall()[0][0]
+    return deleted

@@ -1,0 +1,55 @@
+"""Retention deletes whole local days: each day's totals come from all its visits, exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sinks import privacy
+
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc)
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+def _visit(con, visit_id: str, start: datetime, minutes: int, company: str = "c-1") -> None:
+    con.execute(
+        "INSERT INTO visits (visit_id, company_id, visitor_key, started_at, ended_at, pageviews, source) "
+        "VALUES (?, ?, ?, ?, ?, 2, 'log')",
+        [visit_id, company, f"v-{visit_id}", start, start + timedelta(minutes=minutes)],
+    )
+    for n, at in enumerate((start, start + timedelta(minutes=minutes))):
+        con.execute(
+            "INSERT INTO pageviews (pageview_id, visit_id, visitor_key, ts, path, status, stream, run_id, company_id) "
+            "VALUES (?, ?, ?, ?, '/', 200, 's', 1, ?)",
+            [f"{visit_id}-{n}", visit_id, f"v-{visit_id}", at, company],
+        )
+
+
+def test_the_cutoff_is_a_local_midnight():
+    cutoff = privacy.retention_cutoff(NOW, 13, "Europe/Helsinki")
+    local = cutoff.astimezone(HELSINKI)
+    assert (local.hour, local.minute) == (0, 0)
+    assert cutoff.date() < (NOW - timedelta(days=395)).date() + timedelta(days=1)
+
+
+def test_a_day_goes_whole_with_its_late_pageviews_and_a_late_line_adds_to_its_totals(con):
+    cutoff = privacy.retention_cutoff(NOW, 13, "Europe/Helsinki")
+    day_before = cutoff - timedelta(hours=2)  # 22:00 local, the last day to go
+    _visit(con, "a", day_before, 10)
+    _visit(con, "b", cutoff - timedelta(minutes=5), 20)  # starts before midnight, ends after it
+    _visit(con, "c", cutoff + timedelta(hours=1), 10)  # the next day: stays
+    rows = privacy.retention(con, 13, NOW, zone="Europe/Helsinki")
+    assert (rows["visits"], rows["pageviews"]) == (2, 4)  # b's pageview after midnight went with it
+    assert con.execute("SELECT visit_id FROM visits").fetchall() == [("c",)]
+    assert con.execute("SELECT DISTINCT visit_id FROM pageviews").fetchall() == [("c",)]
+    totals = con.execute("SELECT day, visits, pageviews FROM company_daily_totals").fetchall()
+    assert totals == [((cutoff - timedelta(days=1)).astimezone(HELSINKI).date(), 2, 4)]
+    # A late line of that day, loaded and sessionized later, is deleted the next night: it adds.
+    _visit(con, "d", day_before + timedelta(minutes=30), 1)
+    again = privacy.retention(con, 13, NOW + timedelta(hours=1), zone="Europe/Helsinki")
+    assert again["visits"] == 1
+    assert con.execute("SELECT visits, pageviews FROM company_daily_totals").fetchall() == [(3, 6)]
+    # Nothing left to delete: nothing written, not even an audit entry.
+    audits = con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0]
+    assert not any(privacy.retention(con, 13, NOW + timedelta(hours=2), zone="Europe/Helsinki").values())
+    assert con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0] == audits
