@@ -75,7 +75,8 @@ def child_leadpipe(path: str, db: str) -> dict:
     from enrich.weblogs import expand_sources
     from flows.config import DEFAULT_DATA_DIR
     from sinks import database, runs
-    from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
+    from sinks.pageviews import IngestOptions, ingest_logs
+    from sinks.visits import sessionize
 
     Path(db).unlink(missing_ok=True)
     con = database.connect(db, memory_limit="700MB")

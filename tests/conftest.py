@@ -12,7 +12,8 @@ from enrich.clients import ProxyPolicy
 from enrich.weblogs import expand_sources
 from flows.config import DEFAULT_DATA_DIR
 from sinks import database, runs
-from sinks.weblog_load import IngestOptions, ingest_logs, sessionize
+from sinks.pageviews import IngestOptions, ingest_logs
+from sinks.visits import sessionize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SECRET = b"test-secret-0123456789abcdef0123"

@@ -9,7 +9,7 @@ from enrich import bots
 from enrich.clients import visitor_key
 from enrich.weblogs import is_vhost_port, read_line_batches
 from flows.config import DEFAULT_DATA_DIR
-from sinks import weblog_load
+from sinks import staging
 from tests.conftest import BROWSER, SECRET, combined, ingest, write_log
 
 # --- (a) An Apache "%v:%p" prefix is the virtual host, never a hop -------------------------------
@@ -260,7 +260,7 @@ def test_every_reject_reason_keeps_a_masked_sample(con, tmp_path):
 
 def test_a_damaged_file_keeps_a_masked_sample_of_where_reading_stopped(con, tmp_path, monkeypatch):
     # small pieces: the damage comes after some were read (a real file's pieces are 4 MiB)
-    monkeypatch.setattr(weblog_load, "read_line_batches", partial(read_line_batches, piece_bytes=4096))
+    monkeypatch.setattr(staging, "read_line_batches", partial(read_line_batches, piece_bytes=4096))
     lines = [combined(client=f"85.76.{i // 250}.{i % 250 + 1}", ts=f"24/Nov/2026:10:{i % 60:02d}:00 +0200")
              for i in range(2000)]
     whole = write_log(tmp_path / "whole.log.gz", lines, gz=True).read_bytes()
