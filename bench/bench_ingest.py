@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, action="append", help="log size; repeatable (default 1,000,000)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    print(f"{'lines':>11} {'read_csv s':>10} {'leadpipe s':>10} {'ratio':>6} {'lines/s':>10} "
-          f"{'peak MB (ref)':>13} {'peak MB':>8}")
+    print(f"{'lines':>11} {'read_csv s':>10} {'leadpipe s':>10} {'ingest s':>8} {'load s':>6} {'ratio':>6} "
+          f"{'lines/s':>10} {'peak MB (ref)':>13} {'peak MB':>8}")
     for lines in args.lines or [1_000_000]:
         log = OUT / f"access-{lines}.log"
         if not log.exists():
@@ -120,7 +120,8 @@ def main() -> None:
         ours = measure("leadpipe", str(log), str(OUT / f"bench-{lines}.duckdb"))
         assert reference["rows"] == ours["rows"] == lines, (reference, ours)
         print(
-            f"{lines:>11,} {reference['seconds']:>10.2f} {ours['seconds']:>10.2f} "
+            f"{lines:>11,} {reference['seconds']:>10.2f} {ours['seconds']:>10.2f} {ours['ingest_seconds']:>8.2f} "
+            f"{ours['seconds'] - ours['ingest_seconds']:>6.2f} "
             f"{ours['seconds'] / reference['seconds']:>6.2f} {lines / ours['seconds']:>10,.0f} "
             f"{reference['peak_rss_mb']:>13,.0f} {ours['peak_rss_mb']:>8,.0f}",
             flush=True,
