@@ -22,6 +22,11 @@ Order:
    an operator's allocation (isp);
 7. an organisation holding a small final range: a company;
 8. otherwise unknown.
+
+Later decisions, taken after the record was read, are decided here too and
+applied set-based by the sinks (:data:`PRECEDENCE`): the operator's override,
+an erasure, a shared network found in the data (:data:`SHARED_VISITORS_PER_DAY`)
+and the trade register's industry (:data:`INDUSTRY_KINDS`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 
 from enrich.matching import fold, legal_name
 from enrich.networks import KINDS, LIST_SOURCES, Network
+from enrich.ytj import Company
 
 #: Words of an access network: a hit means the range is no office. Anchored at word starts
 #: ("kaapelitv" is cable, "softcolor" is not colocation), whole words where a prefix would mislead.
@@ -110,6 +116,42 @@ def industry_kind(code: str | None) -> str | None:
     if not code:
         return None
     return next((kind for prefix, kind in INDUSTRY_KINDS if code.startswith(prefix)), "company")
+
+
+# --- decisions after the record: who may replace whose kind --------------------------------
+
+OPERATOR_OVERRIDE, ERASED, MANY_VISITORS, REGISTER_INDUSTRY = (
+    "operator-override", "erased", "many-visitors", "register-industry")
+#: Rules of the decisions taken after a network's record was read, strongest first. A decision
+#: replaces a kind only where no stronger one stands: the operator's override beats everything,
+#: an erasure every finding, a shared network seen in the data the register, and the register's
+#: industry whatever the registry's record said (any rule of :func:`classify`).
+PRECEDENCE = (OPERATOR_OVERRIDE, ERASED, MANY_VISITORS, REGISTER_INDUSTRY)
+#: Findings from the data and the register: classifying the record again never undoes them
+#: (the operator's override is applied again afterwards instead).
+FINDINGS = (ERASED, MANY_VISITORS, REGISTER_INDUSTRY)
+#: Findings decide ranges a registry answered for; the operator's lists are the operator's word.
+FINDINGS_SOURCES = ("rdap",)
+#: What a shared network (NAT, an ISP's pool) is, once more than SHARED_VISITORS_PER_DAY share it.
+SHARED_KIND = "isp"
+#: Rules resting on a name alone, which the trade register confirms or overturns for holders there.
+REGISTER_DECIDES = ("name-keyword", "unconfirmed-name")
+REGISTER_COUNTRY = "FI"
+
+
+def stronger_than(rule: str) -> tuple[str, ...]:
+    """The rules a decision by ``rule`` leaves alone."""
+    return PRECEDENCE[: PRECEDENCE.index(rule)]
+
+
+def register_decision(company: Company, named: str) -> tuple[str, str] | None:
+    """(kind, signal) for a network whose holder ``named`` is ``company`` in the trade register:
+    its industry decides, whatever words its name contains. None without an industry."""
+    kind = industry_kind(company.industry_code)
+    if kind is None:
+        return None
+    return kind, (f"{named!r} is {company.name} ({company.business_id}) in the trade register, industry "
+                  f"{company.industry_code} {company.industry or ''}: {kind}, whatever words its name contains")
 
 
 @dataclass(frozen=True)

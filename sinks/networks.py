@@ -3,7 +3,9 @@
 Every range fetched or listed is kept in ``networks`` with the rule that
 classified it; ``network_searches`` and ``address_probes`` remember what the
 registries already said inside ranges that may hold assignments, so a second
-night asks nothing about them. Set-based writes, bound parameters.
+night asks nothing about them. Set-based writes, bound parameters. What a
+network's kind is, and which decision may replace which, is decided in
+``enrich/classify.py``; this module only applies those decisions.
 """
 
 from __future__ import annotations
@@ -16,12 +18,9 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
+from enrich import classify as decide
 from enrich.networks import LIST_SOURCES, Network, to_number
 from sinks import companies
-
-#: Rules decided from what was seen in the pipeline, not from the registry's record:
-#: classifying the record again must not undo them (overrides are re-applied afterwards).
-_DATA_RULES = ("many-visitors", "register-industry", "erased")
 
 
 def store_networks(
@@ -116,7 +115,7 @@ def reclassify(con: duckdb.DuckDBPyConnection, classify: Callable[[Network], Net
                parent_id, search_base, org_name, kind, kind_rule, provisional
         FROM networks WHERE source = 'rdap' AND kind_rule NOT IN (SELECT unnest($rules))
         """,
-        {"rules": list(_DATA_RULES)},
+        {"rules": list(decide.FINDINGS)},
     ).fetchall()
     changed = []
     for (start, end, netname, registrant, handle_, country, type_, remarks, handle, parent, base, org, kind,
@@ -165,7 +164,7 @@ def apply_overrides(con: duckdb.DuckDBPyConnection) -> None:
     """Every network inside an override takes its kind (the most specific override wins)."""
     con.execute(
         """
-        UPDATE networks SET kind = o.kind, kind_rule = 'operator-override',
+        UPDATE networks SET kind = o.kind, kind_rule = $rule,
                kind_signals = to_json(['operator override for ' || o.cidr])
         FROM (
             SELECT n.network_id, o.kind, o.cidr FROM networks n
@@ -173,22 +172,21 @@ def apply_overrides(con: duckdb.DuckDBPyConnection) -> None:
             QUALIFY row_number() OVER (PARTITION BY n.network_id ORDER BY o.end_num - o.start_num) = 1
         ) o
         WHERE networks.network_id = o.network_id
-        """
+        """,
+        {"rule": decide.OPERATOR_OVERRIDE},
     )
     companies.assign_network_companies(con)
 
 
 def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None = None) -> int:
-    """Company networks with many distinct visitors on one day are shared (NAT, ISP): not companies.
+    """Company networks with more than ``threshold`` (default: classify's) distinct visitors on one day
+    of the pending pageviews are shared (NAT, ISP): not companies, unless a stronger decision stands.
 
-    Lists and operator overrides are left alone: the operator knows better.
+    The rows of a network that changes kind follow at the next :func:`sinks.companies.refresh`.
     """
-    from enrich.classify import SHARED_VISITORS_PER_DAY
-
-    limit = threshold or SHARED_VISITORS_PER_DAY
     changed = con.execute(
         """
-        UPDATE networks SET kind = 'isp', kind_rule = 'many-visitors',
+        UPDATE networks SET kind = $kind, kind_rule = $rule,
                kind_signals = to_json([s.visitors || ' distinct visitors on ' || s.day || ': a shared network'])
         FROM (
             SELECT network_id, CAST(ts AS DATE) AS day, count(DISTINCT visitor_key) AS visitors
@@ -197,17 +195,12 @@ def mark_shared_networks(con: duckdb.DuckDBPyConnection, threshold: int | None =
             QUALIFY row_number() OVER (PARTITION BY network_id ORDER BY visitors DESC) = 1
         ) s
         WHERE networks.network_id = s.network_id AND networks.kind = 'company'
-          AND networks.source = 'rdap' AND networks.kind_rule <> 'operator-override'
+          AND list_contains($sources, networks.source) AND networks.kind_rule NOT IN (SELECT unnest($stronger))
         """,
-        {"limit": limit},
+        {"limit": threshold or decide.SHARED_VISITORS_PER_DAY, "kind": decide.SHARED_KIND,
+         "rule": decide.MANY_VISITORS, "sources": list(decide.FINDINGS_SOURCES),
+         "stronger": list(decide.stronger_than(decide.MANY_VISITORS))},
     ).fetchall()[0][0]
     if changed:
         apply_overrides(con)
-        con.execute(
-            """
-            UPDATE pending_pageviews SET company_id = n.company_id FROM networks n
-            WHERE pending_pageviews.network_id = n.network_id
-              AND pending_pageviews.company_id IS DISTINCT FROM n.company_id
-            """
-        )
     return changed
