@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from enrich.networks import LIST_SOURCES, block_number, to_number
+from sinks import attribution, companies
 
 
 def load_run_addresses(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:
@@ -124,31 +125,61 @@ def unsettled_addresses(con: duckdb.DuckDBPyConnection, exclude: set[str] = froz
     return [(key, address) for key, address in rows if key not in exclude]
 
 
+#: Stored rows an address's match replaces: no network yet, a range that may hold assignments (a later
+#: search or lookup found the assignment), or one the operator's list now names otherwise.
+_STALE = """{table}.client_key = m.client_key AND {table}.network_id IS DISTINCT FROM m.network_id
+            AND ({table}.network_id IS NULL OR list_contains($lists, m.source)
+                 OR {table}.network_id IN (SELECT network_id FROM networks WHERE provisional))"""
+
+
 def attribute_addresses(con: duckdb.DuckDBPyConnection) -> int:
-    """Give pageviews and visits the network their address matches.
+    """Give pageviews and visits the network their address matches, and that network's company.
 
     Pending pageviews always. Stored ones where no network was known yet, where
     only a range that may hold assignments was (a later search or lookup found
-    the assignment), or where the operator's list now names the range.
+    the assignment), or where the operator's list now names the range. Rows take
+    the company their new network's rows carry (``sinks/attribution.py``); the
+    companies visits moved between get their first and last visits again.
+    Returns the rows that changed network.
     """
+    companies.ensure_network_companies(con)
+    attribution.record(con, [n for (n,) in con.execute("SELECT DISTINCT network_id FROM address_matches").fetchall()])
     updated = con.execute(
         """
-        UPDATE pending_pageviews SET network_id = m.network_id FROM address_matches m
+        UPDATE pending_pageviews SET network_id = m.network_id, company_id = r.attributed_company_id
+        FROM address_matches m JOIN networks r USING (network_id)
         WHERE pending_pageviews.client_key = m.client_key AND pending_pageviews.network_id IS DISTINCT FROM m.network_id
         """
     ).fetchall()[0][0]
-    for table in ("pageviews", "visits"):
-        updated += con.execute(
+    lists = {"lists": list(LIST_SOURCES)}
+    condition = _STALE.format(table="pageviews")
+    stored = con.execute(
+        f"""
+        UPDATE pageviews SET network_id = m.network_id, company_id = r.attributed_company_id
+        FROM address_matches m JOIN networks r USING (network_id) WHERE {condition}
+        """,
+        lists,
+    ).fetchall()[0][0]
+    # A visit's network is one of its pageviews': no pageview changed, no visit changes.
+    if stored:
+        condition = _STALE.format(table="visits")
+        moved = {cid for (cid,) in con.execute(
             f"""
-            UPDATE {table} SET network_id = m.network_id
-            FROM address_matches m
-            WHERE {table}.client_key = m.client_key AND {table}.network_id IS DISTINCT FROM m.network_id
-              AND ({table}.network_id IS NULL OR list_contains($lists, m.source)
-                   OR {table}.network_id IN (SELECT network_id FROM networks WHERE provisional))
+            SELECT DISTINCT unnest([visits.company_id, r.attributed_company_id])
+            FROM visits, address_matches m JOIN networks r USING (network_id) WHERE {condition}
             """,
-            {"lists": list(LIST_SOURCES)},
+            lists,
+        ).fetchall() if cid is not None}
+        stored += con.execute(
+            f"""
+            UPDATE visits SET network_id = m.network_id, company_id = r.attributed_company_id
+            FROM address_matches m JOIN networks r USING (network_id) WHERE {condition}
+            """,
+            lists,
         ).fetchall()[0][0]
-    return updated
+        if moved:
+            attribution.update_seen(con, moved)
+    return updated + stored
 
 
 def drop_matches(con: duckdb.DuckDBPyConnection) -> None:

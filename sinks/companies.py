@@ -1,71 +1,201 @@
-"""Company identity: the one home of company ids, companies named by networks, and merging duplicates.
+"""Company identity: the one home of company ids, finding or creating a company, merging, aliases, first/last seen.
 
 An organisation gets one row in ``companies`` whichever source names it first
-(a network's holder, a Leadfeeder-style export, a form, the register). Ids:
-the Business ID when known; otherwise a key of the name (``org-…`` for a
-network's organisation, ``src-…`` for an exported one — both kept as they
-were, so existing databases keep their ids). When two rows turn out to be one
-organisation — the same Business ID, the same name and country, or the same
-website and nearly the same name — the later one becomes an alias of the first
+(a network's holder, a Leadfeeder-style export, a form, the register). One id
+scheme (:func:`company_id`): the Business ID when known, else a key of the name
+and country behind a prefix naming what first named it (``org-…`` a network,
+``src-…`` an export). Ids are opaque and never change. Before creating,
+:class:`CompanyIndex` finds the company the organisation already has by the
+evidence merging trusts (``enrich/identity.py``); rows that turn out to be one
+organisation anyway are merged: the later becomes an alias of the first
 (``company_aliases``) and everything that pointed at it moves over.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 import duckdb
-from rapidfuzz import fuzz
 
-from enrich.matching import COMPANY_FORMS, EDGE_COMPANY_FORMS, domain, fold, normalise
+from enrich.identity import alike, identity_key, is_evidence_domain, keep_order
+from enrich.matching import domain
+from sinks import attribution
+
+__all__ = ["CompanyIndex", "claim_business_id", "company_id", "ensure_company", "identity_key", "merge_duplicates",
+           "merge_into", "refresh"]
 
 #: Tables whose rows belong to a company, re-pointed when it merges into another.
 _COMPANY_ROWS = ("visits", "pageviews", "pending_pageviews", "company_sources", "contacts")
-#: Mailbox, social and site-builder domains shared by unrelated organisations: never evidence of identity.
-SHARED_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com", "suomi24.fi", "elisanet.fi",
-    "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi", "facebook.com",
-    "linkedin.com", "instagram.com", "x.com", "twitter.com", "youtube.com", "linktr.ee", "business.site",
-    "sites.google.com", "google.com", "wix.com", "wixsite.com", "squarespace.com", "webnode.fi", "webnode.com",
-    "wordpress.com", "blogspot.com", "github.io", "netlify.app", "vercel.app", "carrd.co", "business.facebook.com",
-})
-SHARED_DOMAIN_SUFFIXES = (".wixsite.com", ".wordpress.com", ".blogspot.com", ".github.io", ".netlify.app",
-                          ".webnode.fi", ".webnode.com", ".business.site", ".carrd.co")
-#: Two rows on one website are one organisation only when their names are this alike (0-100):
-#: a group's subsidiaries share its domain ("Kone Oyj", "Kone Hissit Oy").
-DOMAIN_NAME_SIMILARITY = 85
 
 
-def source_company_id(name: str, country: str | None) -> str:
-    """The id of an organisation first named by an export or a form (no Business ID)."""
-    key = "|".join([normalise(name), (country or "").upper()])
-    return "src-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+#: What first named a company (``origin``) → the prefix of its id when it has no Business ID. A
+#: network's organisation has always had ``org-…`` (and only those are removed when nothing names them).
+PREFIXES = {"network": "org", "export": "src"}
+#: The id scheme, as a SQL macro of the connection: the Business ID when known, else the prefix and a
+#: key of the name (white space and case aside) and country. Stored ids depend on it: never change it.
+_COMPANY_KEY = r"""
+    CREATE OR REPLACE TEMP MACRO company_key(prefix, business_id, name, country) AS
+    CASE WHEN business_id IS NOT NULL THEN business_id
+         WHEN name IS NOT NULL THEN prefix || '-' || left(sha256(
+             lower(trim(regexp_replace(name, '\s+', ' ', 'g'))) || '|' || upper(coalesce(country, ''))), 16)
+    END
+"""
+
+
+def company_id(con: duckdb.DuckDBPyConnection, origin: str, business_id: str | None, name: str | None,
+               country: str | None) -> str:
+    """The id a new company gets: its Business ID when known, else its origin's prefix and a key of its
+    name and country (``company_key``)."""
+    con.execute(_COMPANY_KEY)
+    return con.execute("SELECT company_key(?, CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS VARCHAR))",
+                       [PREFIXES[origin], business_id, name, country]).fetchall()[0][0]
+
+
+class CompanyIndex:
+    """The stored companies as identity compares them: finds the company an organisation already has,
+    or creates it (:meth:`ensure`). Names an export gave a company count too (the register may have
+    renamed it since), and so do aliases: a key once merged stays merged."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.by_business_id: dict[str, str] = {}
+        self.by_name: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.by_domain: dict[str, set[str]] = defaultdict(set)
+        self.facts: dict[str, tuple] = {}  # company_id -> (business_id, identity key, rank)
+        self.aliases = dict(con.execute("SELECT alias_id, company_id FROM company_aliases").fetchall())
+        for row in con.execute(
+            "SELECT company_id, business_id, name, country, website, first_seen FROM companies ORDER BY company_id"
+        ).fetchall():
+            self.add(*row)
+        for cid, name, country, website in con.execute(
+            "SELECT company_id, name, country, website FROM company_sources ORDER BY company_id"
+        ).fetchall():
+            if cid in self.facts:
+                self._names(cid, name, country, website)
+
+    def add(self, company_id_: str, business_id: str | None, name: str | None, country: str | None,
+            website: str | None = None, first_seen=None) -> None:
+        self.facts[company_id_] = (business_id, identity_key(name), keep_order(company_id_, business_id, first_seen))
+        if business_id:
+            self.by_business_id.setdefault(business_id, company_id_)
+        self._names(company_id_, name, country, website)
+
+    def _names(self, company_id_: str, name: str | None, country: str | None, website: str | None) -> None:
+        if identity_key(name):
+            self.by_name[(identity_key(name), (country or "").upper())].add(company_id_)
+        if is_evidence_domain(domain(website)):
+            self.by_domain[domain(website)].add(company_id_)
+
+    def find(self, business_id: str | None, name: str | None, country: str | None,
+             website: str | None = None) -> tuple[str, str] | None:
+        """(company_id, how) of the company this organisation already is, or None.
+
+        ``how``: ``matched_business_id``, ``matched_name`` or ``matched_website``. Two different
+        Business IDs are never one organisation, and a name two registered companies share is nobody's.
+        """
+        if business_id and business_id in self.by_business_id:
+            return self.by_business_id[business_id], "matched_business_id"
+        key = identity_key(name)
+
+        def best(candidates: Iterable[str]) -> str | None:
+            fits = [c for c in candidates if not business_id or self.facts[c][0] in (None, business_id)]
+            return min(fits, key=lambda c: self.facts[c][2]) if fits else None
+
+        if key:
+            members = self.by_name.get((key, (country or "").upper()), set())
+            registered = {self.facts[m][0] for m in members if self.facts[m][0]} | ({business_id} - {None})
+            if len(registered) <= 1 and (found := best(members)):
+                return found, "matched_name"
+        site = domain(website)
+        if is_evidence_domain(site):
+            found = best(c for c in self.by_domain[site] if alike(key, self.facts[c][1]))
+            if found:
+                return found, "matched_website"
+        return None
+
+    def ensure(self, con: duckdb.DuckDBPyConnection, *, business_id: str | None, name: str, country: str | None,
+               origin: str, city: str | None = None, website: str | None = None, match_method: str | None = None,
+               match_confidence: float | None = None, new_id: str | None = None) -> tuple[str, str]:
+        """(company_id, how) of the organisation's company, created (``how``: ``companies_new``) only when
+        none is found. ``origin``: what names it (a key of :data:`PREFIXES`); ``new_id``: the id to create
+        it with (default: :func:`company_id`)."""
+        found = self.find(business_id, name, country, website)
+        if found:
+            return found
+        new_id = new_id or company_id(con, origin, business_id, name, country)
+        if new_id in self.aliases or new_id in self.facts:  # the key of a name two registered companies share
+            return self.aliases.get(new_id, new_id), "matched_name"
+        con.execute(
+            """
+            INSERT INTO companies (company_id, business_id, name, country, kind, city, website, match_method,
+                                   match_confidence)
+            VALUES (?, ?, ?, ?, 'company', ?, ?, ?, ?) ON CONFLICT (company_id) DO NOTHING
+            """,
+            [new_id, business_id, name, country, city, website, match_method, match_confidence],
+        )
+        self.add(new_id, business_id, name, country, website)
+        return new_id, "companies_new"
+
+
+def ensure_company(con: duckdb.DuckDBPyConnection, *, business_id: str | None, name: str, country: str | None,
+                   origin: str, **facts) -> str:
+    """The id of the organisation's company, found (Business ID, name, website) or created; see
+    :meth:`CompanyIndex.ensure` (many at once: keep one index)."""
+    return CompanyIndex(con).ensure(con, business_id=business_id, name=name, country=country, origin=origin,
+                                    **facts)[0]
 
 
 def assign_network_companies(con: duckdb.DuckDBPyConnection) -> None:
-    """Each network's organisation key: its Business ID when a list gave one, else a key of its name.
+    """Each network's organisation key (:func:`company_id` of its Business ID, name and country).
 
     Only networks of kind ``company`` attribute anything.
     """
+    con.execute(_COMPANY_KEY)
     con.execute(
-        r"""
-        UPDATE networks SET company_id = k.company_id
-        FROM (
-            SELECT network_id, CASE
-                WHEN kind <> 'company' THEN NULL
-                WHEN business_id IS NOT NULL THEN business_id
-                WHEN org_name IS NOT NULL
-                    THEN 'org-' || left(sha256(lower(trim(regexp_replace(org_name, '\s+', ' ', 'g')))
-                                               || '|' || upper(coalesce(country, ''))), 16)
-            END AS company_id
-            FROM networks
-        ) k
-        WHERE networks.network_id = k.network_id AND networks.company_id IS DISTINCT FROM k.company_id
         """
+        UPDATE networks SET company_id = k.company_id
+        FROM (SELECT network_id, CASE WHEN kind = 'company' THEN company_key($prefix, business_id, org_name, country)
+                                 END AS company_id FROM networks) k
+        WHERE networks.network_id = k.network_id AND networks.company_id IS DISTINCT FROM k.company_id
+        """,
+        {"prefix": PREFIXES["network"]},
     )
+
+
+def ensure_network_companies(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every company network's organisation has its company: the one it already has (its key becomes an
+    alias of it), or a new row under the network's key. Returns the companies created."""
+    keys = con.execute(
+        """
+        SELECT company_id, min(business_id), min(org_name), min(country), min(source || ':' || kind_rule)
+        FROM networks WHERE company_id IS NOT NULL
+          AND company_id NOT IN (SELECT company_id FROM companies)
+          AND company_id NOT IN (SELECT alias_id FROM company_aliases)
+        GROUP BY company_id ORDER BY company_id
+        """
+    ).fetchall()
+    if not keys:
+        return []
+    index, created = CompanyIndex(con), []
+    for key, business_id, name, country, method in keys:
+        company, how = index.ensure(con, business_id=business_id, name=name, country=country, origin="network",
+                                    match_method=method, match_confidence=1.0, new_id=key)
+        if how == "companies_new":
+            created.append(company)
+        else:
+            con.execute("INSERT OR REPLACE INTO company_aliases VALUES (?, ?)", [key, company])
+    return created
+
+
+def claim_business_id(con: duckdb.DuckDBPyConnection, company_id_: str, business_id: str) -> str:
+    """The company that is ``business_id``'s: ``company_id_``, or the row that already holds that Business ID
+    (``company_id_`` then becomes its alias)."""
+    holder = con.execute("SELECT company_id FROM companies WHERE business_id = ? AND company_id <> ?",
+                         [business_id, company_id_]).fetchall()
+    if not holder:
+        return company_id_
+    merge_into(con, company_id_, holder[0][0])
+    return holder[0][0]
 
 
 def merge_into(con: duckdb.DuckDBPyConnection, alias_id: str, target_id: str) -> None:
@@ -76,6 +206,7 @@ def merge_into(con: duckdb.DuckDBPyConnection, alias_id: str, target_id: str) ->
     con.execute("UPDATE company_aliases SET company_id = ? WHERE company_id = ?", [target_id, alias_id])
     for table in _COMPANY_ROWS:
         con.execute(f"UPDATE {table} SET company_id = ? WHERE company_id = ?", [target_id, alias_id])
+    attribution.merged(con, alias_id, target_id)
     con.execute(
         """
         INSERT INTO company_daily_totals
@@ -86,7 +217,7 @@ def merge_into(con: duckdb.DuckDBPyConnection, alias_id: str, target_id: str) ->
         [target_id, alias_id],
     )
     con.execute("DELETE FROM company_daily_totals WHERE company_id = ?", [alias_id])
-    # What only the alias knew (a website, a city, an objection) is kept.
+    # What only the alias knew (a website, a city, an objection, an earlier first visit) is kept.
     con.execute(
         """
         UPDATE companies SET website = coalesce(companies.website, a.website), city = coalesce(companies.city, a.city),
@@ -98,17 +229,7 @@ def merge_into(con: duckdb.DuckDBPyConnection, alias_id: str, target_id: str) ->
         [target_id, alias_id],
     )
     con.execute("DELETE FROM companies WHERE company_id = ?", [alias_id])
-
-
-def identity_key(name: str | None) -> str:
-    """A name as identity compares it: folded, punctuation gone, business legal forms dropped.
-
-    Stricter than matching's ``normalise``: "Nordic Networks Oy" is not "Nordic Oy", and an
-    association ("… ry") or a foundation ("… sr") is not the business of the same name.
-    """
-    words = re.findall(r"[0-9a-z]+", fold(re.sub(r"(?<=\w)[./](?=\w)", "", name or "")))
-    kept = [w for w in words if w not in COMPANY_FORMS | EDGE_COMPANY_FORMS]
-    return " ".join(kept)
+    attribution.update_seen(con, [target_id])
 
 
 def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
@@ -121,8 +242,7 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     * never two different Business IDs, and never a row without one into a name that two
       registered companies share.
 
-    The row kept is the one with a Business ID, then the one seen first (unknown counts as first:
-    it predates this check), then the smallest id.
+    The row kept is the one ``keep_order`` puts first.
     """
     rows = con.execute(
         "SELECT company_id, business_id, name, country, website, first_seen FROM companies ORDER BY company_id"
@@ -131,14 +251,14 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     parent = {row[0]: row[0] for row in rows}
     business = {row[0]: row[1] for row in rows}  # per group root: the group's Business ID
-    rank = {row[0]: (row[1] is None, row[5] is not None, str(row[5] or ""), row[0]) for row in rows}
+    rank = {row[0]: keep_order(row[0], row[1], row[5]) for row in rows}
     key = {row[0]: identity_key(row[2]) for row in rows}
 
-    def find(company_id: str) -> str:
-        while parent[company_id] != company_id:
-            parent[company_id] = parent[parent[company_id]]
-            company_id = parent[company_id]
-        return company_id
+    def find(cid: str) -> str:
+        while parent[cid] != cid:
+            parent[cid] = parent[parent[cid]]
+            cid = parent[cid]
+        return cid
 
     def union(a: str, b: str) -> None:
         root_a, root_b = find(a), find(b)
@@ -150,12 +270,11 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
 
     by_name: dict[tuple[str, str], list[str]] = defaultdict(list)
     by_domain: dict[str, list[str]] = defaultdict(list)
-    for company_id, business_id, name, country, website, _ in rows:
-        if key[company_id]:
-            by_name[(key[company_id], (country or "").upper())].append(company_id)
-        site = domain(website)
-        if site and site not in SHARED_DOMAINS and not site.endswith(SHARED_DOMAIN_SUFFIXES):
-            by_domain[site].append(company_id)
+    for cid, business_id, name, country, website, _ in rows:
+        if key[cid]:
+            by_name[(key[cid], (country or "").upper())].append(cid)
+        if is_evidence_domain(domain(website)):
+            by_domain[domain(website)].append(cid)
     for members in by_name.values():
         registered = {business[m] for m in members if business[m]}
         if len(registered) > 1:  # namesakes in the register: which one a nameless row is cannot be told
@@ -164,76 +283,62 @@ def merge_duplicates(con: duckdb.DuckDBPyConnection) -> int:
             union(members[0], member)
     for members in by_domain.values():
         for member in members[1:]:
-            if fuzz.ratio(key[members[0]], key[member]) >= DOMAIN_NAME_SIMILARITY:
+            if alike(key[members[0]], key[member]):
                 union(members[0], member)
-    merges = [(company_id, find(company_id)) for company_id in parent if find(company_id) != company_id]
+    merges = [(cid, find(cid)) for cid in parent if find(cid) != cid]
     for alias_id, target_id in merges:
         merge_into(con, alias_id, target_id)
     return len(merges)
 
 
 def _remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
-    """Drop companies a network once named (``org-…``) that nothing names or points at any more —
+    """Drop companies a network named (``org-…``: by name alone) that nothing names or points at any more —
     e.g. a pool an older version read as a customer: a phantom is worse than nothing."""
+    unnamed = [cid for (cid,) in con.execute(
+        """
+        SELECT company_id FROM companies WHERE starts_with(company_id, 'org-')
+        EXCEPT
+        SELECT coalesce(a.company_id, n.company_id)
+        FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
+        """
+    ).fetchall()]
+    if not unnamed:  # the usual night: nothing more to read
+        return 0
     return con.execute(
         """
         DELETE FROM companies c
-        WHERE starts_with(c.company_id, 'org-')
-          AND NOT EXISTS (SELECT 1 FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
-                          WHERE coalesce(a.company_id, n.company_id) = c.company_id)
+        WHERE company_id IN (SELECT unnest($ids))
           AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.company_id = c.company_id)
           AND NOT EXISTS (SELECT 1 FROM company_sources s WHERE s.company_id = c.company_id)
           AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.company_id = c.company_id)
           AND NOT EXISTS (SELECT 1 FROM company_daily_totals t WHERE t.company_id = c.company_id)
-        """
+        """,
+        {"ids": unnamed},
     ).fetchall()[0][0]
 
 
-def refresh(con: duckdb.DuckDBPyConnection) -> int:
-    """Companies named by company networks exist, duplicates are merged, and every row points at its company.
-
-    Re-derives every stored visit's company from its network's current kind,
-    through any alias its organisation was merged into. Returns the merges made.
-    """
-    con.execute(
-        """
-        INSERT INTO companies (company_id, business_id, name, country, kind, match_method, match_confidence)
-        SELECT company_id, any_value(business_id), any_value(org_name), any_value(country), 'company',
-               any_value(source || ':' || kind_rule), 1.0
-        FROM networks WHERE company_id IS NOT NULL
-          AND company_id NOT IN (SELECT alias_id FROM company_aliases)
-        GROUP BY company_id
-        ON CONFLICT (company_id) DO NOTHING
-        """
-    )
+def _merge_if_changed(con: duckdb.DuckDBPyConnection) -> int:
+    """:func:`merge_duplicates`, unless no company's identity (id, Business ID, name, country, website)
+    changed since the last check found nothing more to merge."""
+    fingerprint = ("SELECT count(*) || ':' || coalesce(bit_xor(hash(company_id, business_id, name, country, "
+                   "website)), 0) FROM companies")
+    stored = con.execute("SELECT value FROM pipeline_state WHERE key = 'companies-merged'").fetchall()
+    if stored and stored[0][0] == con.execute(fingerprint).fetchall()[0][0]:
+        return 0
     merged = merge_duplicates(con)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE network_companies AS
-        SELECT n.network_id, coalesce(a.company_id, n.company_id) AS company_id
-        FROM networks n LEFT JOIN company_aliases a ON a.alias_id = n.company_id
-        """
-    )
-    for table in ("pending_pageviews", "pageviews", "visits"):
-        con.execute(
-            f"""
-            UPDATE {table} SET company_id = n.company_id
-            FROM network_companies n
-            WHERE {table}.network_id = n.network_id AND {table}.company_id IS DISTINCT FROM n.company_id
-            """
-        )
-    con.execute("DROP TABLE temp.network_companies")
-    _remove_orphans(con)
-    con.execute(
-        """
-        UPDATE companies SET first_seen = s.first_seen, last_seen = s.last_seen
-        FROM (SELECT company_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM (
-                  SELECT company_id, started_at AS first_seen, ended_at AS last_seen FROM visits
-                  UNION ALL
-                  SELECT company_id, first_visit, last_visit FROM company_sources
-              ) WHERE company_id IS NOT NULL GROUP BY company_id) s
-        WHERE companies.company_id = s.company_id
-        """
-    )
+    con.execute("INSERT OR REPLACE INTO pipeline_state VALUES ('companies-merged', ?, current_timestamp)",
+                [con.execute(fingerprint).fetchall()[0][0]])
     return merged
 
+
+def refresh(con: duckdb.DuckDBPyConnection) -> int:
+    """Companies named by company networks exist, duplicates are merged, every row points at its company,
+    and first and last visits are current — touching only what changed since the last refresh (a rerun
+    of a night already loaded reads next to nothing). Returns the merges made.
+    """
+    ensure_network_companies(con)
+    merged = _merge_if_changed(con)
+    moved = attribution.repoint(con)
+    _remove_orphans(con)
+    attribution.update_seen_since_last(con, moved)
+    return merged

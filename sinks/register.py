@@ -1,4 +1,8 @@
-"""The trade register in DuckDB: storing entries, cached searches, candidates, company updates."""
+"""The trade register in DuckDB: storing entries, cached searches, candidates, company updates.
+
+What the register's industry makes of a network, and which networks it may
+decide, is ``enrich/classify.py``'s to say; this module applies it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from enrich.classify import INDUSTRY_KINDS, industry_kind
+from enrich import classify as decide
 from enrich.matching import normalise
 from enrich.ytj import Company
 from sinks import companies
@@ -131,12 +135,9 @@ def apply_match(
             [method, confidence, now, company_id],
         )
         return company_id
-    existing = con.execute(
-        "SELECT company_id FROM companies WHERE business_id = ? AND company_id <> ?", [company.business_id, company_id]
-    ).fetchall()
-    if existing:
-        companies.merge_into(con, company_id, existing[0][0])
-        return existing[0][0]
+    holder = companies.claim_business_id(con, company_id, company.business_id)
+    if holder != company_id:
+        return holder
     con.execute(
         """
         UPDATE companies SET business_id = $bid, name = $name, country = 'FI', company_form = $form,
@@ -154,16 +155,16 @@ def apply_match(
 
 
 def classify_by_industry(con: duckdb.DuckDBPyConnection) -> int:
-    """Company networks whose registered organisation is a telecom operator (TOL 61), a hosting firm
-    (631), a public body (84) or a school (85) take that kind.
+    """Company networks whose registered organisation's industry says another kind take it
+    (``classify.INDUSTRY_KINDS``: telecom, hosting, public bodies, schools).
 
-    Lists, operator overrides and findings from the data (many visitors) are left alone.
+    Lists and stronger decisions (``classify.PRECEDENCE``) are left alone.
     """
-    con.register("industry_kinds", pa.table({"prefix": [p for p, _ in INDUSTRY_KINDS],
-                                             "kind": [k for _, k in INDUSTRY_KINDS]}))
+    con.register("industry_kinds", pa.table({"prefix": [p for p, _ in decide.INDUSTRY_KINDS],
+                                             "kind": [k for _, k in decide.INDUSTRY_KINDS]}))
     changed = con.execute(
         """
-        UPDATE networks SET kind = m.kind, kind_rule = 'register-industry',
+        UPDATE networks SET kind = m.kind, kind_rule = $rule,
                kind_signals = to_json(['register industry ' || m.industry_code || ' ' || coalesce(m.industry, '')
                                        || ' of ' || m.name || ' (' || m.business_id || ')'])
         FROM (
@@ -175,40 +176,44 @@ def classify_by_industry(con: duckdb.DuckDBPyConnection) -> int:
             QUALIFY row_number() OVER (PARTITION BY a.alias_id ORDER BY length(k.prefix) DESC) = 1
         ) m
         WHERE networks.company_id = m.alias_id AND networks.kind = 'company'
-          AND networks.source = 'rdap' AND networks.kind_rule NOT IN ('operator-override', 'many-visitors')
-        """
+          AND list_contains($sources, networks.source) AND networks.kind_rule NOT IN (SELECT unnest($stronger))
+        """,
+        {"rule": decide.REGISTER_INDUSTRY, "sources": list(decide.FINDINGS_SOURCES),
+         "stronger": list(decide.stronger_than(decide.REGISTER_INDUSTRY))},
     ).fetchall()[0][0]
     con.unregister("industry_kinds")
     return changed
 
 
 def networks_for_the_register(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None, str | None, str]]:
-    """(network_id, org_name, remarks, rule) of Finnish networks whose kind rests on a name alone.
+    """(network_id, org_name, remarks, rule) of networks whose kind the trade register decides
+    (``classify.REGISTER_DECIDES``): its kind rests on a name alone.
 
     ``name-keyword``: only words of the holder's own name made it a non-company;
     ``unconfirmed-name``: its description names someone without a legal form.
-    The trade register decides both.
     """
     return con.execute(
         """
         SELECT network_id, org_name, remarks, kind_rule FROM networks
-        WHERE source = 'rdap' AND kind_rule IN ('name-keyword', 'unconfirmed-name')
-          AND upper(coalesce(country, '')) = 'FI' ORDER BY network_id
-        """
+        WHERE list_contains($sources, source) AND kind_rule IN (SELECT unnest($rules))
+          AND upper(coalesce(country, '')) = $country ORDER BY network_id
+        """,
+        {"sources": list(decide.FINDINGS_SOURCES), "rules": list(decide.REGISTER_DECIDES),
+         "country": decide.REGISTER_COUNTRY},
     ).fetchall()
 
 
 def classify_network_by_register(con: duckdb.DuckDBPyConnection, network_id: str, company: Company, named: str) -> bool:
-    """A network whose organisation the register knows takes the kind its industry says; True if it changed."""
-    kind = industry_kind(company.industry_code)
-    if kind is None:
+    """A network whose organisation the register knows takes the kind :func:`classify.register_decision`
+    gives; True if it changed."""
+    decision = decide.register_decision(company, named)
+    if decision is None:
         return False
     return con.execute(
         """
-        UPDATE networks SET kind = $kind, kind_rule = 'register-industry', org_name = $name,
-               kind_signals = to_json([$signal]) WHERE network_id = $id
+        UPDATE networks SET kind = $kind, kind_rule = $rule, org_name = $name, kind_signals = to_json([$signal])
+        WHERE network_id = $id
         """,
-        {"kind": kind, "id": network_id, "name": company.name,
-         "signal": f"{named!r} is {company.name} ({company.business_id}) in the trade register, industry "
-                   f"{company.industry_code} {company.industry or ''}: {kind}, whatever words its name contains"},
+        {"kind": decision[0], "rule": decide.REGISTER_INDUSTRY, "id": network_id, "name": company.name,
+         "signal": decision[1]},
     ).fetchall()[0][0] > 0

@@ -1,9 +1,8 @@
-"""Companies named by other sources (Leadfeeder-style exports): one row per organisation.
+"""Companies named by other sources (Leadfeeder-style exports): their figures, per company.
 
-An exported company is the same organisation as a stored one when, in this
-order, their Business IDs agree (validated), their normalised names and
-countries agree, or their website domains agree; otherwise it is a new company
-that the enrich stage will match to the register (and merge by Business ID).
+An exported organisation is the company ``sinks/companies.py`` finds for it
+(Business ID, name, website) or a new one it creates; the enrich stage then
+matches new ones to the register (and merges by Business ID).
 """
 
 from __future__ import annotations
@@ -27,25 +26,6 @@ def source_key(row: LeadRow) -> str:
     return f"{normalise(row.name)}|{(row.country or '').upper()}|{domain(row.website) or ''}"
 
 
-def _company_index(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dict]:
-    by_business_id, by_name, by_domain = {}, {}, {}
-    for company_id, business_id, name, country, website in con.execute(
-        "SELECT company_id, business_id, name, country, website FROM companies ORDER BY company_id"
-    ).fetchall():
-        if business_id:
-            by_business_id.setdefault(business_id, company_id)
-        by_name.setdefault((normalise(name), (country or "").upper()), company_id)
-        if domain(website):
-            by_domain.setdefault(domain(website), company_id)
-    for company_id, name, country, website in con.execute(
-        "SELECT company_id, name, country, website FROM company_sources ORDER BY company_id"
-    ).fetchall():
-        by_name.setdefault((normalise(name), (country or "").upper()), company_id)
-        if domain(website):
-            by_domain.setdefault(domain(website), company_id)
-    return by_business_id, by_name, by_domain
-
-
 def upsert_source_rows(
     con: duckdb.DuckDBPyConnection, source: str, rows: list[LeadRow], file: str, run_id: int, now: datetime,
     erased: Callable[[str | None, str | None], bool] = lambda business_id, name: False,
@@ -55,7 +35,7 @@ def upsert_source_rows(
     Idempotent: the same export twice changes nothing; an export whose last
     visit is newer replaces the figures; an older one changes nothing.
     """
-    by_business_id, by_name, by_domain = _company_index(con)
+    index = companies.CompanyIndex(con)
     counts = {"rows": len(rows), "suppressed": 0, "companies_new": 0, "matched_business_id": 0, "matched_name": 0,
               "matched_website": 0, "updated": 0, "unchanged": 0}
     for row in rows:
@@ -64,31 +44,9 @@ def upsert_source_rows(
             counts["suppressed"] += 1  # an erased sole trader is never imported again, by Business ID or name
             continue
         country = (row.country or ("FI" if business_id else "")).upper() or None
-        name_key = (normalise(row.name), (country or "").upper())
-        site = domain(row.website)
-        if business_id and business_id in by_business_id:
-            company_id, how = by_business_id[business_id], "matched_business_id"
-        elif name_key in by_name:
-            company_id, how = by_name[name_key], "matched_name"
-        elif site and site in by_domain:
-            company_id, how = by_domain[site], "matched_website"
-        else:
-            company_id = business_id or companies.source_company_id(row.name, country)
-            how = "companies_new"
-            con.execute(
-                """
-                INSERT INTO companies (company_id, business_id, name, country, kind, city, website, match_method)
-                VALUES (?, ?, ?, ?, 'company', ?, ?, ?)
-                ON CONFLICT (company_id) DO NOTHING
-                """,
-                [company_id, business_id, row.name, country, row.city, row.website,
-                 f"{source}-business-id" if business_id else None],
-            )
-            if business_id:
-                by_business_id[business_id] = company_id
-            by_name[name_key] = company_id
-            if site:
-                by_domain[site] = company_id
+        company_id, how = index.ensure(
+            con, business_id=business_id, name=row.name, country=country, origin="export", city=row.city,
+            website=row.website, match_method=f"{source}-business-id" if business_id else None)
         counts[how] += 1
         key = source_key(row)
         stored = con.execute(

@@ -1,0 +1,58 @@
+"""When two records name one organisation: the evidence company identity trusts. Pure functions.
+
+``sinks/companies.py`` uses these both to find the company an organisation
+already has and to merge rows that turn out to be one: the same Business ID;
+the same name (:func:`identity_key`) in the same country; or the same website
+(not a shared platform) and nearly the same name. Two different Business IDs
+are never one organisation.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz
+
+from enrich.matching import COMPANY_FORMS, EDGE_COMPANY_FORMS, fold
+
+#: Mailbox, social and site-builder domains shared by unrelated organisations: never evidence of identity.
+SHARED_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
+    "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com", "suomi24.fi", "elisanet.fi",
+    "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi", "facebook.com",
+    "linkedin.com", "instagram.com", "x.com", "twitter.com", "youtube.com", "linktr.ee", "business.site",
+    "sites.google.com", "google.com", "wix.com", "wixsite.com", "squarespace.com", "webnode.fi", "webnode.com",
+    "wordpress.com", "blogspot.com", "github.io", "netlify.app", "vercel.app", "carrd.co", "business.facebook.com",
+})
+SHARED_DOMAIN_SUFFIXES = (".wixsite.com", ".wordpress.com", ".blogspot.com", ".github.io", ".netlify.app",
+                          ".webnode.fi", ".webnode.com", ".business.site", ".carrd.co")
+#: Two rows on one website are one organisation only when their names are this alike (0-100):
+#: a group's subsidiaries share its domain ("Kone Oyj", "Kone Hissit Oy").
+DOMAIN_NAME_SIMILARITY = 85
+
+
+def identity_key(name: str | None) -> str:
+    """A name as identity compares it: folded, punctuation gone, business legal forms dropped.
+
+    Stricter than matching's ``normalise``: "Nordic Networks Oy" is not "Nordic Oy", and an
+    association ("… ry") or a foundation ("… sr") is not the business of the same name.
+    """
+    words = re.findall(r"[0-9a-z]+", fold(re.sub(r"(?<=\w)[./](?=\w)", "", name or "")))
+    kept = [w for w in words if w not in COMPANY_FORMS | EDGE_COMPANY_FORMS]
+    return " ".join(kept)
+
+
+def is_evidence_domain(site: str | None) -> bool:
+    """Whether a website domain can tell organisations apart (not a mailbox, social or site-builder one)."""
+    return bool(site) and site not in SHARED_DOMAINS and not site.endswith(SHARED_DOMAIN_SUFFIXES)
+
+
+def alike(key_a: str, key_b: str) -> bool:
+    """Whether two identity keys are alike enough for one website to make them one organisation."""
+    return fuzz.ratio(key_a, key_b) >= DOMAIN_NAME_SIMILARITY
+
+
+def keep_order(company_id: str, business_id: str | None, first_seen) -> tuple:
+    """Sort key of the rows of one organisation, the one kept first: the one with a Business ID, then the
+    one seen first (unknown counts as first: it predates the check), then the smallest id."""
+    return business_id is None, first_seen is not None, str(first_seen or ""), company_id
