@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 from stdnum.fi import ytunnus
 
-from enrich.classify import customer_names, remark_lines
+from enrich.classify import ERASED, customer_names, remark_lines
 from enrich.clients import client_key, keyed_hash
 from enrich.matching import legal_name
 from sinks.companies import identity_key
@@ -214,9 +214,10 @@ def scrub_erased_networks(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
     rows = con.execute(
         """
         SELECT network_id, org_name, registrant, remarks FROM networks
-        WHERE kind_rule IS DISTINCT FROM 'erased' AND (org_name IS NOT NULL OR registrant IS NOT NULL
-                                                       OR remarks IS NOT NULL)
-        """
+        WHERE kind_rule IS DISTINCT FROM $erased AND (org_name IS NOT NULL OR registrant IS NOT NULL
+                                                      OR remarks IS NOT NULL)
+        """,
+        {"erased": ERASED},
     ).fetchall()
     hits = []
     for network_id, org_name, registrant, remarks in rows:
@@ -228,10 +229,10 @@ def scrub_erased_networks(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
         con.execute(
             """
             UPDATE networks SET org_name = NULL, registrant = NULL, remarks = NULL, netname = NULL, org_handle = NULL,
-                   kind = 'unknown', kind_rule = 'erased', kind_signals = to_json(['erased on request']),
+                   kind = 'unknown', kind_rule = $erased, kind_signals = to_json(['erased on request']),
                    company_id = NULL, business_id = NULL
-            WHERE network_id IN (SELECT unnest(?))
+            WHERE network_id IN (SELECT unnest($hits))
             """,
-            [hits],
+            {"erased": ERASED, "hits": hits},
         )
     return len(hits)
