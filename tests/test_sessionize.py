@@ -76,6 +76,8 @@ def _load(con, rows: list[dict]) -> dict:
 
 
 def _state(con):
+    # visit ids are unique by construction (migration 013 dropped the index that enforced it)
+    assert con.execute("SELECT count(*) = count(DISTINCT visit_id) FROM visits").fetchall() == [(True,)]
     return (con.execute("SELECT * FROM visits ORDER BY visit_id").fetchall(),
             con.execute("SELECT * EXCLUDE (run_id) FROM pageviews ORDER BY pageview_id").fetchall(),
             con.execute("SELECT count(*) FROM pending_pageviews").fetchall())
