@@ -83,6 +83,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _drain_prefect_workers(timeout: float = 5) -> None:
+    """Prefect's background workers (run logs, events) send what they hold while the API still listens,
+    not at exit, when it is gone ("Error logging to API")."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect._internal.concurrency.services import QueueService
+
+    with contextlib.suppress(Exception):
+        QueueService.drain_all(timeout=timeout)
+
+
 @contextlib.contextmanager
 def temporary_prefect_api(
     startup_timeout: float = 90, while_starting: Callable[[], None] | None = None
@@ -119,6 +130,7 @@ def temporary_prefect_api(
         _wait_healthy(server, url, startup_timeout)
         yield url
     finally:
+        _drain_prefect_workers()
         os.environ.pop("PREFECT_API_URL", None)
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
