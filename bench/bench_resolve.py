@@ -97,7 +97,7 @@ def main() -> None:
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request
 
-    from flows import stages
+    from flows import engine
     from flows.config import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -137,7 +137,7 @@ def main() -> None:
                 timings[name] = time.perf_counter() - began
 
         before = {kind: registry.count(kind) for kind in ("ip", "rdap-bottom")}
-        stats = stages.execute(settings, "bench", ["ingest", "resolve", "load"], call=timed)
+        stats = engine.execute(settings, "bench", ["ingest", "resolve", "load"], call=timed)
         with duckdb.connect(str(settings.db), read_only=True) as con:
             holding = con.execute("SELECT count(DISTINCT network_id) FROM visits").fetchall()[0][0]
             stored = con.execute("SELECT count(*) FROM networks").fetchall()[0][0]

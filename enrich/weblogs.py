@@ -4,7 +4,7 @@ Reading is I/O: :func:`expand_sources` turns the operator's paths, globs and
 URLs into :class:`LogSource` objects, :func:`read_line_batches` turns one file
 into Arrow batches of ``(line_no, line)``. Parsing is pure: :data:`LINE_PATTERN`
 and :func:`unescape_field` describe a log line, and DuckDB applies the pattern
-to whole batches at once (see ``sinks/weblog_load.py``).
+to whole batches at once (see ``sinks/staging.py``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from enrich.ytj import YtjClient
 from flows import __version__
 from flows.config import Settings
 from sinks.address_resolution import ResolutionPolicy
-from sinks.weblog_load import IngestOptions
+from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
 
 USER_AGENT = f"leadpipe/{__version__} (+https://github.com/leadpipe/leadpipe)"

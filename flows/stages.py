@@ -24,7 +24,8 @@ from sinks import sources as source_sinks
 from sinks.report import Period, default_period, set_intent_pages, write_report
 from sinks.runs import record_rejects
 from sinks.text import one_line
-from sinks.weblog_load import ingest_logs, sessionize
+from sinks.pageviews import ingest_logs
+from sinks.visits import sessionize
 
 log = logging.getLogger("leadpipe")
 

@@ -88,3 +88,26 @@ def shared() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared is absent (reference material is only beside the project)")
     return SHARED
+
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _checkout_files() -> set[str]:
+    """What the checkout holds outside version control's ignore-free folders (cheap: no git)."""
+    return {str(p.relative_to(_CHECKOUT)) for p in _CHECKOUT.iterdir()} | \
+        {str(p.relative_to(_CHECKOUT)) for p in (_CHECKOUT / "data").rglob("*")}
+
+
+def pytest_sessionstart(session):
+    session.config._checkout_before = _checkout_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests never write into the checkout (reports, databases, configs go to tmp_path)."""
+    before = getattr(session.config, "_checkout_before", None)
+    created = sorted(_checkout_files() - before - {".pytest_cache"}) if before is not None else []
+    created = [name for name in created if "__pycache__" not in name]
+    if created:
+        print(f"\ntests wrote into the checkout: {created}")
+        session.exitstatus = 1

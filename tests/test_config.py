@@ -7,7 +7,8 @@ import pytest
 
 from enrich.errors import ConfigError
 from flows.config import load_settings
-from flows.stages import expand_templates, window
+from enrich.downloads import expand_templates
+from flows.context import window
 
 
 def test_precedence(tmp_path):
@@ -46,8 +47,7 @@ def test_window_is_local_days_in_utc():
 
 
 def test_yesterday_template():
-    settings = load_settings({}, None, {})
-    out = expand_templates(("https://web/logs/access.log-{yesterday:%Y%m%d}.gz", "plain.log"), settings, date(2026, 11, 25))
+    out = expand_templates(("https://web/logs/access.log-{yesterday:%Y%m%d}.gz", "plain.log"), date(2026, 11, 25))
     assert out == ["https://web/logs/access.log-20261124.gz", "plain.log"]
 
 

@@ -15,7 +15,6 @@ import pytest
 from tests.conftest import combined, write_log
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE_LIST = ["ingest", "leadfeeder", "forms", "resolve", "enrich", "load", "report"]
 TABLES = ["visits", "pageviews", "pending_pageviews", "log_lines", "companies", "networks", "rejects",
           "contacts", "company_sources"]
 
@@ -39,11 +38,11 @@ def _child(db: Path, overrides: dict, kill_at: str | None, config_dir: Path) -> 
         from pathlib import Path
         from sinks import faults
         faults.KILL_AT = {kill_at!r}
-        from flows import stages
+        from flows import commands, engine
         from flows.config import load_settings
         settings = load_settings({{**{overrides!r}, "db": {str(db)!r}, "config_dir": {str(config_dir)!r}}}, None, {{}})
-        stages.execute(settings, "networks import", [stages.import_network_list(Path({str(db.parent / "networks.csv")!r}), "operator")]) if not Path({str(db)!r}).exists() else None
-        stages.execute(settings, "run", {STAGE_LIST!r})
+        engine.execute(settings, "networks import", [commands.import_network_list(Path({str(db.parent / "networks.csv")!r}), "operator")]) if not Path({str(db)!r}).exists() else None
+        engine.execute(settings, "run")  # the whole declared PIPELINE
     """)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120).returncode
 

@@ -5,7 +5,7 @@ import re
 import duckdb
 import pytest
 
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_fixtures import ripe_network
@@ -49,7 +49,7 @@ def _settings(tmp_path, httpserver, logs):
 
 
 def _run(settings):
-    return stages.execute(settings, "run", ["ingest", "resolve", "enrich", "load"])
+    return engine.execute(settings, "run", ["ingest", "resolve", "enrich", "load"])
 
 
 def test_companies_get_their_business_ids_once_and_a_rerun_asks_nothing(tmp_path, httpserver, servers):
@@ -94,7 +94,7 @@ def test_bulk_register_means_no_api_calls(tmp_path, httpserver, servers):
     bulk = tmp_path / "all_companies.json"
     bulk.write_text(json.dumps(REGISTER))
     settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
-    imported = stages.execute(settings, "register import", [stages.import_register(bulk)])
+    imported = engine.execute(settings, "register import", [commands.import_register(bulk)])
     assert imported["register_entries"] == len(REGISTER)
     _run(settings)
     assert ytj.requests == []
@@ -105,12 +105,12 @@ def test_bulk_register_means_no_api_calls(tmp_path, httpserver, servers):
 def test_offline_enrichment_uses_only_the_local_register(tmp_path, httpserver, servers):
     rdap, ytj = servers
     settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
     offline = load_settings({"db": str(settings.db), "offline": True}, None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stats = stages.execute(offline, "enrich", ["enrich"])
+    stats = engine.execute(offline, "enrich", ["enrich"])
     assert ytj.requests == [] and stats["register_matches"] == 0 and stats["register_unchecked"] == 3
     # ...and the next online run still asks
-    stats = stages.execute(_settings(tmp_path, httpserver, tmp_path / "access.log"), "enrich", ["enrich"])
+    stats = engine.execute(_settings(tmp_path, httpserver, tmp_path / "access.log"), "enrich", ["enrich"])
     assert stats["register_matches"] == 3 and ytj.requests  # Kalliodata Ltd and Oy: one organisation
 
 
@@ -124,11 +124,11 @@ def test_register_import_reads_the_zip_and_the_wrapped_json_and_rejects_junk(tmp
     wrapped = tmp_path / "companies.json"
     wrapped.write_text(json.dumps({"totalResults": 3, "companies": REGISTER[5:8]}))
     settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
-    first = stages.execute(settings, "register import", [stages.import_register(bundle, batch_size=2)])
-    second = stages.execute(settings, "register import", [stages.import_register(wrapped)])
+    first = engine.execute(settings, "register import", [commands.import_register(bundle, batch_size=2)])
+    second = engine.execute(settings, "register import", [commands.import_register(wrapped)])
     assert (first["register_entries"], first["register_rejected"]) == (5, 1)
     assert second["register_entries"] == 3
-    again = stages.execute(settings, "register import", [stages.import_register(bundle)])
+    again = engine.execute(settings, "register import", [commands.import_register(bundle)])
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM register_companies").fetchall() == [(8,)]
     assert again["register_entries"] == 5
@@ -142,7 +142,7 @@ def test_register_import_reads_a_wrapped_json_inside_a_zip(tmp_path, httpserver,
     with zipfile.ZipFile(bundle, "w") as archive:
         archive.writestr("companies.json", json.dumps({"totalResults": 2, "companies": REGISTER[:2]}))
     settings = _settings(tmp_path, httpserver, write_log(tmp_path / "access.log", LINES))
-    assert stages.execute(settings, "register import", [stages.import_register(bundle)])["register_entries"] == 2
+    assert engine.execute(settings, "register import", [commands.import_register(bundle)])["register_entries"] == 2
 
 
 def test_the_register_decides_both_ways_whatever_words_a_name_contains(tmp_path, httpserver):

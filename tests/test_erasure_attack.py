@@ -10,7 +10,7 @@ import re
 import duckdb
 import pytest
 
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_registry import RdapRegistry, inetnum
@@ -80,14 +80,14 @@ def _visitor_key_of(settings, path: str) -> str:
 
 def test_erasure_by_every_identifier_survives_a_full_rerun(world, tmp_path):
     settings = world
-    stages.execute(settings, "run", ALL_STAGES)
+    engine.execute(settings, "run", ALL_STAGES)
     before = _everything(settings)
     assert "meikäläinen" in before and "anna.virtanen" in before  # the subjects were there
     reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
     trader_visitor = _visitor_key_of(settings, "/demo")
 
     def forget(kind, value):
-        return stages.execute(settings, "forget", [stages.privacy_request("forget", kind, value)])["forgotten"]
+        return engine.execute(settings, "forget", [commands.privacy_request("forget", kind, value)])["forgotten"]
 
     forget("ip", "193.064.010.020")  # zero-padded: the same address
     forget("email", "ANNA.VIRTANEN@kalliodata.fi")  # another case: the same person
@@ -113,7 +113,7 @@ def test_erasure_by_every_identifier_survives_a_full_rerun(world, tmp_path):
                               "rdap_min_interval": 0, "ytj_min_interval": 0, "since": "2026-11-01",
                               "until": "2026-11-30"},
                              None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stats = stages.execute(settings, "run", ALL_STAGES)
+    stats = engine.execute(settings, "run", ALL_STAGES)
     assert stats["pageviews"] >= 1  # the trader's new night was read, and its network resolved again
     after = _everything(settings)
     for trace in TRACES:
@@ -142,7 +142,7 @@ def test_what_is_not_an_identifier_is_refused_without_quoting_it(world, kind, va
     from enrich.errors import ConfigError
 
     with pytest.raises(ConfigError) as refused:
-        stages.execute(world, "forget", [stages.privacy_request("forget", kind, value)])
+        engine.execute(world, "forget", [commands.privacy_request("forget", kind, value)])
     assert value not in str(refused.value)
 
 

@@ -8,7 +8,7 @@ import time
 import duckdb
 from werkzeug.wrappers import Response
 
-from flows import stages
+from flows import context, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_fixtures import ripe_network
@@ -59,7 +59,7 @@ def test_a_bad_night_loses_nothing_and_misattributes_nothing(tmp_path, httpserve
          "rdap_min_interval": 0, "retry_backoff": "0,0", "request_timeout": "1,0.2"},
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
     )
-    first = stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    first = engine.execute(settings, "run", ["ingest", "resolve", "load"])
     assert first["rdap_failed"] > 0 and first["unresolved"] == first["rdap_failed"]
     with duckdb.connect(str(settings.db), read_only=True) as con:
         attributed = con.execute(
@@ -71,12 +71,12 @@ def test_a_bad_night_loses_nothing_and_misattributes_nothing(tmp_path, httpserve
     assert all(name == f"Asiakas {net.split('-')[1]} Oy" for net, name in attributed)
     assert stats["rdap_failed"] == first["rdap_failed"]
     # the next (healthy) night resolves what was left, from the private retry queue
-    waiting = stages.pending_addresses(settings).path
+    waiting = context.pending_addresses(settings).path
     assert waiting.exists() and waiting.stat().st_mode & 0o777 == 0o600
     time.sleep(0.5)  # let the last slow answer of the bad night finish
     storm.healthy = True
     before = storm.arrivals
-    second = stages.execute(settings, "run", ["resolve", "load"])
+    second = engine.execute(settings, "run", ["resolve", "load"])
     assert second["retried"] == first["rdap_failed"] and second["rdap_failed"] == 0
     assert storm.arrivals - before <= first["rdap_failed"]  # at most one request per address left
     with duckdb.connect(str(settings.db), read_only=True) as con:
@@ -88,5 +88,5 @@ def test_a_bad_night_loses_nothing_and_misattributes_nothing(tmp_path, httpserve
     assert ("EXAMPLE-DSL-POOL", "isp", None) in rows
     assert not waiting.exists()  # emptied: nothing kept longer than needed
     # and a rerun of the same logs asks nothing at all
-    third = stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    third = engine.execute(settings, "run", ["ingest", "resolve", "load"])
     assert third["pageviews"] == 0 and third["rdap_requests"] == 0

@@ -318,7 +318,7 @@ def _night(tmp_path, **values):
 
 
 def test_a_night_of_hostile_inputs_loads_what_is_good(tmp_path):
-    from flows import stages
+    from flows import engine
 
     logs = write_log(tmp_path / "access.log", [
         combined(ts="24/Nov/2026:10:00:00 +0200"), combined(ts="24/Nov/9999:10:00:00 +0200"), "",
@@ -332,7 +332,7 @@ def test_a_night_of_hostile_inputs_loads_what_is_good(tmp_path):
     forms.write_bytes(b'{"name": "Maija", "email": "maija@firma.fi", "time": "2026-11-20T10:00:00"}\n'
                       + b"[" * 100_000 + b"\n" + b'{"name": "Teppo", "email": "teppo@firma.fi", "time": "2100-01-01"}\n')
     settings = _night(tmp_path, logs=[str(logs)], leadfeeder=[str(export), str(sheet)], forms=[str(forms)])
-    stats = stages.execute(settings, "run", ["ingest", "leadfeeder", "forms", "load", "report"])
+    stats = engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "load", "report"])
     assert stats["rejects_by_reason"] == {"empty line": 1, "implausible timestamp": 1, "bad timestamp": 1}
     assert stats["pageviews"] == 1 and stats["leadfeeder_rows"] == 52 and stats["contacts"] == 1
     assert stats["forms_rejected"] == 2
@@ -348,13 +348,13 @@ def test_a_night_of_hostile_inputs_loads_what_is_good(tmp_path):
 
 
 def test_a_deeply_nested_export_is_one_reject_in_a_night(tmp_path):
-    from flows import stages
+    from flows import engine
 
     deep = tmp_path / "leads.json"
     deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
     good = tmp_path / "export.csv"
     good.write_bytes(_csv("Company name;Visits", "Kalliodata Oy;3"))
-    stats = stages.execute(_night(tmp_path, leadfeeder=[str(deep), str(good)]), "run", ["leadfeeder"])
+    stats = engine.execute(_night(tmp_path, leadfeeder=[str(deep), str(good)]), "run", ["leadfeeder"])
     assert stats["leadfeeder_rejected"] == 1 and stats["leadfeeder_rows"] == 1
 
 
@@ -365,7 +365,7 @@ def test_a_download_that_trickles_or_never_ends_stops_the_file_not_the_night(tmp
     from werkzeug.wrappers import Response
 
     from enrich.errors import InputError
-    from enrich.weblogs import download
+    from enrich.downloads import download
 
     def trickle(request):
         def body():

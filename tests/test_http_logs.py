@@ -6,7 +6,10 @@ import pytest
 from werkzeug.wrappers import Response
 
 from enrich.errors import InputError
-from flows import stages
+from enrich.downloads import expand_templates
+from enrich.weblogs import expand_sources
+from flows import engine
+from flows.context import Registries
 from flows.config import load_settings
 from sinks import database
 from tests.conftest import combined
@@ -29,8 +32,8 @@ def test_pulls_a_gzip_log_with_basic_auth_from_the_environment(httpserver, tmp_p
     env = {"LEADPIPE_HTTP_USER": "leadpipe", "LEADPIPE_HTTP_PASSWORD": "s3cret",
            "LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")}
     settings = load_settings({"db": str(tmp_path / "db.duckdb"), "logs": [url]}, None, env)
-    sources = stages.expand_sources(stages.expand_templates(settings.logs, settings, today=__import__("datetime").date(2026, 11, 25)))
-    files = stages.fetch_sources(sources, settings, tmp_path)
+    sources = expand_sources(expand_templates(settings.logs, today=__import__("datetime").date(2026, 11, 25)))
+    files = Registries.for_run(settings, tmp_path).downloads.log_files(sources)
     assert files[0][0].stream == "access.log"
     assert gzip.decompress(files[0][1].read_bytes()) == _lines()
 
@@ -42,7 +45,7 @@ def test_http_errors_are_one_line_and_the_run_fails_cleanly(httpserver, tmp_path
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
     )
     with pytest.raises(InputError, match=r"HTTP 404"):
-        stages.execute(settings, "ingest", ["ingest"])
+        engine.execute(settings, "ingest", ["ingest"])
     with database.open_snapshot(settings.db) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
 
@@ -50,4 +53,4 @@ def test_http_errors_are_one_line_and_the_run_fails_cleanly(httpserver, tmp_path
 def test_offline_never_fetches(tmp_path):
     settings = load_settings({"logs": ["https://example.invalid/access.log"], "offline": True}, None, {})
     with pytest.raises(Exception, match="--offline"):
-        stages.fetch_sources(stages.expand_sources(settings.logs), settings, tmp_path)
+        Registries.for_run(settings, tmp_path).downloads.log_files(expand_sources(settings.logs))

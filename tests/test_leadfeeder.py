@@ -9,7 +9,7 @@ from openpyxl import Workbook
 
 from enrich.errors import InputError
 from enrich.leadfeeder import parse_api_json, parse_datetime, parse_table, read_csv_export, read_xlsx_export
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.register_set import KALLIO, METSA, REGISTER
@@ -132,9 +132,9 @@ def test_a_company_in_logs_and_export_is_one_row_and_reruns_change_nothing(tmp_p
     ))
     settings = _settings(tmp_path, httpserver, logs=[str(logs)], leadfeeder=[str(export)], offline=False,
                          rdap_url="http://127.0.0.1:9/rdap")
-    stages.execute(settings, "networks import", [stages.import_network_list(networks, "operator")])
+    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
     run = ["ingest", "leadfeeder", "resolve", "enrich", "load"]
-    first = stages.execute(settings, "run", run)
+    first = engine.execute(settings, "run", run)
     assert first["leadfeeder_rows"] == 3 and first["leadfeeder_rejected"] == 1
 
     def snapshot():
@@ -157,7 +157,7 @@ def test_a_company_in_logs_and_export_is_one_row_and_reruns_change_nothing(tmp_p
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM visits").fetchall() == [(1,)]
     asked = len(ytj.requests)
-    second = stages.execute(settings, "run", run)
+    second = engine.execute(settings, "run", run)
     assert snapshot() == (companies, sources, attributed)
     assert second["leadfeeder_unchanged"] == 3 and len(ytj.requests) == asked
 
@@ -169,11 +169,11 @@ def test_a_newer_export_updates_last_visit_and_counts_an_older_one_does_not(tmp_
         return str(path)
 
     settings = _settings(tmp_path, httpserver, leadfeeder=[export("a.csv", "20.11.2026", 5)], offline=True)
-    stages.execute(settings, "ingest", ["leadfeeder"])
+    engine.execute(settings, "ingest", ["leadfeeder"])
     newer = _settings(tmp_path, httpserver, leadfeeder=[export("b.csv", "24.11.2026", 7)], offline=True)
-    assert stages.execute(newer, "ingest", ["leadfeeder"])["leadfeeder_updated"] == 1
+    assert engine.execute(newer, "ingest", ["leadfeeder"])["leadfeeder_updated"] == 1
     older = _settings(tmp_path, httpserver, leadfeeder=[export("c.csv", "18.11.2026", 3)], offline=True)
-    assert stages.execute(older, "ingest", ["leadfeeder"])["leadfeeder_unchanged"] == 1
+    assert engine.execute(older, "ingest", ["leadfeeder"])["leadfeeder_unchanged"] == 1
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT visits, CAST(last_visit AT TIME ZONE 'Europe/Helsinki' AS DATE) FROM company_sources").fetchall() \
             == [(7, datetime(2026, 11, 24).date())]
@@ -189,14 +189,14 @@ def test_unreadable_export_is_a_reject_and_a_missing_one_an_error(tmp_path, http
     headless = tmp_path / "headless.csv"  # no header row: the first company is taken for one, and found wanting
     headless.write_bytes(b"Kalliodata Oy;kalliodata.fi;3141593-8\n")
     settings = _settings(tmp_path, httpserver, leadfeeder=[str(junk), str(piped), str(headless)], offline=True)
-    stats = stages.execute(settings, "ingest", ["leadfeeder"])
+    stats = engine.execute(settings, "ingest", ["leadfeeder"])
     assert stats["leadfeeder_rejected"] == 3 and stats["leadfeeder_rows"] == 0
     with duckdb.connect(str(settings.db), read_only=True) as con:
         reasons = [r for (r,) in con.execute("SELECT reason FROM rejects").fetchall()]
     assert len(reasons) == 3 and all(r.startswith("not a readable export") for r in reasons)
     missing = _settings(tmp_path, httpserver, leadfeeder=[str(tmp_path / "nope.csv")], offline=True)
     with pytest.raises(Missing, match="no such file"):
-        stages.execute(missing, "ingest", ["leadfeeder"])
+        engine.execute(missing, "ingest", ["leadfeeder"])
 
 
 def test_export_pulled_from_a_url_with_its_own_token_only(tmp_path, httpserver, monkeypatch):
@@ -207,6 +207,6 @@ def test_export_pulled_from_a_url_with_its_own_token_only(tmp_path, httpserver, 
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg"), "LEADPIPE_LEADFEEDER_TOKEN": "lf-secret",
                "LEADPIPE_HTTP_TOKEN": "web-server-secret"},
     )
-    assert stages.execute(settings, "ingest", ["leadfeeder"])["leadfeeder_rows"] == 1
+    assert engine.execute(settings, "ingest", ["leadfeeder"])["leadfeeder_rows"] == 1
     request, _ = httpserver.log[0]
     assert request.headers["Authorization"] == "Token token=lf-secret"  # the web server's token stays home

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from flows import stages
+from flows import commands, engine
 from flows.config import load_or_create_secret, load_settings
 from sinks import ledger
 from tests.conftest import combined, write_log
@@ -25,7 +25,7 @@ def _md5_numbers(lines):
 
 def test_the_ledger_holds_keyed_hashes_only_and_knows_whose_line_it_counted(tmp_path):
     settings = _settings(tmp_path, logs=[str(write_log(tmp_path / "access.log", LINES))])
-    stages.execute(settings, "ingest", ["ingest"])
+    engine.execute(settings, "ingest", ["ingest"])
     secret = load_or_create_secret(settings)
     with duckdb.connect(str(settings.db), read_only=True) as con:
         hashes = {h for (h,) in con.execute("SELECT line_hash FROM log_lines").fetchall()}
@@ -35,14 +35,14 @@ def test_the_ledger_holds_keyed_hashes_only_and_knows_whose_line_it_counted(tmp_
     assert keys == len(LINES)
     # a guess with the line but without the secret cannot be checked against the database
     assert ledger.keyed_in_python(b"another secret, another guess...", LINES[0]) not in hashes
-    stages.execute(settings, "forget", [stages.privacy_request("forget", "ip", "185.213.44.3")])
+    engine.execute(settings, "forget", [commands.privacy_request("forget", "ip", "185.213.44.3")])
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM log_lines").fetchall() == [(len(LINES) - 1,)]
 
 
 def test_an_older_unkeyed_ledger_is_keyed_once_and_still_counts_each_line_once(tmp_path):
     settings = _settings(tmp_path, logs=[str(write_log(tmp_path / "access.log", LINES))])
-    stages.execute(settings, "ingest", ["ingest", "load"])
+    engine.execute(settings, "ingest", ["ingest", "load"])
     with duckdb.connect(str(settings.db)) as con:  # as an older leadpipe left it: MD5s of the lines
         numbers = _md5_numbers(LINES)
         stamps = [row[0] for row in con.execute("SELECT ts FROM log_lines ORDER BY ts").fetchall()]
@@ -52,7 +52,7 @@ def test_an_older_unkeyed_ledger_is_keyed_once_and_still_counts_each_line_once(t
                         [str(number), ts])
         con.execute("DELETE FROM pipeline_state WHERE key = 'log-ledger'")
         old_ids = {i for (i,) in con.execute("SELECT pageview_id FROM pageviews").fetchall()}
-    stats = stages.execute(settings, "ingest", ["ingest", "load"])  # the same file, read again
+    stats = engine.execute(settings, "ingest", ["ingest", "load"])  # the same file, read again
     assert stats["pageviews"] == 0 and stats["duplicate_lines"] == len(LINES)
     with duckdb.connect(str(settings.db), read_only=True) as con:
         hashes = {h for (h,) in con.execute("SELECT line_hash FROM log_lines").fetchall()}
@@ -60,6 +60,6 @@ def test_an_older_unkeyed_ledger_is_keyed_once_and_still_counts_each_line_once(t
         assert con.execute("SELECT count(*) FROM pageviews").fetchall() == [(len(LINES),)]
     assert not hashes & set(numbers) and len(hashes) == len(LINES)
     assert not ids & old_ids  # pageview ids derived from the unkeyed hashes are re-keyed too
-    again = stages.execute(settings, "ingest", ["ingest"])
+    again = engine.execute(settings, "ingest", ["ingest"])
     assert again["pageviews"] == 0 and again["duplicate_lines"] == len(LINES)
     assert ledger.key_legacy_entries(duckdb.connect(str(settings.db)), b"x", datetime.now(timezone.utc)) == 0

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from flows import cli, stages
+from flows import cli, commands, console, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 
@@ -59,9 +59,9 @@ def hostile(tmp_path):
          "offline": True, "report_dir": str(tmp_path / "reports")},
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
     )
-    stages.execute(settings, "networks import", [stages.import_network_list(path, "operator")])
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
-    stats = stages.execute(settings, "report", ["report"])
+    engine.execute(settings, "networks import", [commands.import_network_list(path, "operator")])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
+    stats = engine.execute(settings, "report", ["report"])
     return settings, stats
 
 
@@ -105,8 +105,8 @@ def test_the_html_report_carries_no_control_or_bidi_character(hostile):
 def test_the_terminal_summary_shows_names_as_text(hostile, monkeypatch):
     settings, stats = hostile
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=screen, force_terminal=True, width=400))
-    cli.print_summary(stats, settings.db)
+    monkeypatch.setattr(console, "console", Console(file=screen, force_terminal=True, width=400))
+    console.print_summary(stats, settings)
     out = screen.getvalue()
     assert "\x1b[2J" not in out and "\x1b]8;" not in out, "a company name drove the terminal"
     assert not re.search("[\x00\u202e\x9b]", out)
@@ -162,7 +162,7 @@ def test_redact_secrets_in_urls_and_messages():
 
 def test_log_url_credentials_never_reach_rejects_logs_or_errors(httpserver, tmp_path, caplog):
     from enrich.errors import InputError
-    from flows.stages import expand_sources
+    from enrich.weblogs import expand_sources
 
     lines = (combined() + "\nnot a log line\n").encode()
     httpserver.expect_request("/logs/access.log", query_string={"token": SECRET}).respond_with_data(lines)
@@ -171,7 +171,7 @@ def test_log_url_credentials_never_reach_rejects_logs_or_errors(httpserver, tmp_
                              {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
     assert SECRET not in str(expand_sources([url]))
     with caplog.at_level("DEBUG"):
-        stats = stages.execute(settings, "ingest", ["ingest"])
+        stats = engine.execute(settings, "ingest", ["ingest"])
     assert stats["lines_rejected"] == 1 and stats["pageviews"] == 1  # the real URL was fetched
     stored = _everything_stored(settings.db)
     assert SECRET not in stored and "leadpipe:" not in stored
@@ -182,7 +182,7 @@ def test_log_url_credentials_never_reach_rejects_logs_or_errors(httpserver, tmp_
     missing = _url(httpserver, "/logs/gone.log", sig=SECRET)
     httpserver.expect_request("/logs/gone.log").respond_with_data("gone", status=404)
     with pytest.raises(InputError) as failure:
-        stages.execute(load_settings({"db": str(settings.db), "logs": [missing]}, None,
+        engine.execute(load_settings({"db": str(settings.db), "logs": [missing]}, None,
                                      {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")}), "ingest", ["ingest"])
     assert "HTTP 404" in str(failure.value) and SECRET not in str(failure.value)
     assert SECRET not in _everything_stored(settings.db)
@@ -211,7 +211,7 @@ def test_leadfeeder_url_credentials_stay_secret_and_environment_credentials_win(
     monkeypatch.setenv("LEADPIPE_LEADFEEDER_TOKEN", "from-env")
     settings = load_settings({"db": str(tmp_path / "leads.duckdb"), "offline": False,
                               "leadfeeder": [_url(httpserver, "/export.csv", api_key=SECRET)]}, None)
-    stats = stages.execute(settings, "leadfeeder", ["leadfeeder"])
+    stats = engine.execute(settings, "leadfeeder", ["leadfeeder"])
     assert stats["leadfeeder_rows"] == 1 and stats["leadfeeder_rejected"] == 1, stats
     stored = _everything_stored(settings.db)
     assert SECRET not in stored and "leadpipe:" not in stored and "/export.csv?api_key=***" in stored
@@ -229,7 +229,7 @@ def test_leadfeeder_url_userinfo_is_used_without_environment_credentials(httpser
     monkeypatch.delenv("LEADPIPE_LEADFEEDER_TOKEN", raising=False)
     settings = load_settings({"db": str(tmp_path / "leads.duckdb"), "offline": False,
                               "leadfeeder": [_url(httpserver, "/export.csv")]}, None)
-    assert stages.execute(settings, "leadfeeder", ["leadfeeder"])["leadfeeder_rows"] == 1
+    assert engine.execute(settings, "leadfeeder", ["leadfeeder"])["leadfeeder_rows"] == 1
     assert PASSWORD not in _everything_stored(settings.db)
 
 

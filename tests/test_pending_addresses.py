@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from sinks.pending import PendingAddresses
-from flows import stages
+from flows import commands, context, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_registry import RdapRegistry
@@ -51,14 +51,14 @@ def _registry(httpserver) -> RdapRegistry:
 def test_ingest_alone_never_discards_addresses_and_resolve_attributes_them_later(tmp_path, httpserver):
     registry = _registry(httpserver)
     logs = write_log(tmp_path / "access.log", LINES)
-    ingested = stages.execute(_settings(tmp_path, logs), "ingest", ["ingest"])
-    loaded = stages.execute(_settings(tmp_path), "load", ["load"])
+    ingested = engine.execute(_settings(tmp_path, logs), "ingest", ["ingest"])
+    loaded = engine.execute(_settings(tmp_path), "load", ["load"])
     assert ingested["pageviews"] == 3 and loaded["visits"] == 3 and registry.requests == []
-    pending = stages.pending_addresses(_settings(tmp_path))
+    pending = context.pending_addresses(_settings(tmp_path))
     assert pending.path.stat().st_mode & 0o777 == 0o600 and len(pending.load(datetime.now(timezone.utc))) == 3
     with duckdb.connect(str(tmp_path / "leads.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(network_id) FROM visits").fetchall() == [(0,)]
-    stats = stages.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
+    stats = engine.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
     assert stats["retried"] == 3 and stats["addresses_pending"] == 0
     assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1), ("Mobiilitiimi Oy", 1)]
     assert not pending.path.exists()  # nothing kept longer than needed
@@ -67,9 +67,9 @@ def test_ingest_alone_never_discards_addresses_and_resolve_attributes_them_later
 def test_offline_then_online(tmp_path, httpserver):
     registry = _registry(httpserver)
     logs = write_log(tmp_path / "access.log", LINES)
-    offline = stages.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
+    offline = engine.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
     assert offline["addresses_pending"] == 3 and registry.requests == []
-    online = stages.execute(_settings(tmp_path, logs, rdap_url=httpserver.url_for("/rdap")), "run",
+    online = engine.execute(_settings(tmp_path, logs, rdap_url=httpserver.url_for("/rdap")), "run",
                             ["ingest", "resolve", "load"])
     assert online["pageviews"] == 0 and online["retried"] == 3 and online["addresses_pending"] == 0
     assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1), ("Mobiilitiimi Oy", 1)]
@@ -77,10 +77,10 @@ def test_offline_then_online(tmp_path, httpserver):
 
 def test_networks_import_attributes_what_waited(tmp_path):
     logs = write_log(tmp_path / "access.log", LINES)
-    stages.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
+    engine.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
     listed = tmp_path / "ours.csv"
     listed.write_text("cidr,organisation,business_id,kind\n88.120.10.0/29,Kalliodata Oy,3141593-8,company\n")
-    stats = stages.execute(_settings(tmp_path), "networks import", [stages.import_network_list(listed, "operator")])
+    stats = engine.execute(_settings(tmp_path), "networks import", [commands.import_network_list(listed, "operator")])
     assert stats["addresses_attributed"] == 1 and stats["addresses_pending"] == 2
     assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1)]
 
@@ -88,20 +88,20 @@ def test_networks_import_attributes_what_waited(tmp_path):
 def test_a_forgotten_address_never_waits_and_waiting_is_bounded_in_time(tmp_path):
     logs = write_log(tmp_path / "access.log", LINES)
     settings = _settings(tmp_path, logs, offline=True)
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
-    result = stages.execute(settings, "forget", [stages.privacy_request("forget", "ip", "88.120.10.2")])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
+    result = engine.execute(settings, "forget", [commands.privacy_request("forget", "ip", "88.120.10.2")])
     assert result["forgotten"]["pending_addresses"] == 1
-    waiting = stages.pending_addresses(settings)
+    waiting = context.pending_addresses(settings)
     assert "88.120.10.2" not in {address for _, address in waiting.load(datetime.now(timezone.utc))}
     # an address erased earlier is never queued again, whatever the logs hold
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
     assert "88.120.10.2" not in waiting.path.read_text()
     # after unresolved_keep_days an address is dropped
     entries = json.loads(waiting.path.read_text())
     for entry in entries:
         entry["since"] = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat()
     waiting.path.write_text(json.dumps(entries))
-    assert stages.pending_addresses(settings).load(datetime.now(timezone.utc)) == []
+    assert context.pending_addresses(settings).load(datetime.now(timezone.utc)) == []
 
 
 def test_one_file_per_database(tmp_path):
@@ -135,7 +135,7 @@ def test_a_registry_that_stops_answering_costs_seconds_and_no_address_is_logged(
                          retry_backoff="0.2", request_timeout="0.5,0.5", rdap_min_interval=1)
     started = time.monotonic()
     with caplog.at_level("INFO"):
-        stats = stages.execute(settings, "run", ["ingest", "resolve", "load"])
+        stats = engine.execute(settings, "run", ["ingest", "resolve", "load"])
     assert time.monotonic() - started < 20
     assert stats["rdap_requests"] == (6 if behind_bootstrap else 3)
     assert stats["rdap_unavailable"] == 40 and stats["addresses_pending"] == 40
@@ -175,9 +175,9 @@ def test_the_pending_file_stays_private_whatever_is_planted_around_it(tmp_path, 
 def test_subject_export_says_whether_the_address_waits(tmp_path):
     logs = write_log(tmp_path / "access.log", LINES)
     settings = _settings(tmp_path, logs, offline=True)
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
     out = tmp_path / "export.json"
-    stages.execute(settings, "subject-export", [stages.privacy_request("subject-export", "ip", "88.120.10.2", out)])
+    engine.execute(settings, "subject-export", [commands.privacy_request("subject-export", "ip", "88.120.10.2", out)])
     exported = json.loads(out.read_text())
     assert exported["waiting_for_resolution"] is True and len(exported["visits"]) == 1
 
@@ -189,8 +189,8 @@ def test_a_run_killed_before_publishing_keeps_what_waited(tmp_path, httpserver):
 
     _registry(httpserver)
     logs = write_log(tmp_path / "access.log", LINES)
-    stages.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
-    waiting = stages.pending_addresses(_settings(tmp_path)).path
+    engine.execute(_settings(tmp_path, logs, offline=True), "run", ["ingest", "resolve", "load"])
+    waiting = context.pending_addresses(_settings(tmp_path)).path
     before = waiting.read_text()
     root = Path(__file__).resolve().parents[1]
     script = textwrap.dedent(f"""
@@ -198,15 +198,15 @@ def test_a_run_killed_before_publishing_keeps_what_waited(tmp_path, httpserver):
         sys.path.insert(0, {str(root)!r})
         from sinks import faults
         faults.KILL_AT = "publish:before-rename"
-        from flows import stages
+        from flows import commands, context, engine
         from flows.config import load_settings
         settings = load_settings({{"db": {str(tmp_path / "leads.duckdb")!r}, "rdap_url": {httpserver.url_for("/rdap")!r},
                                    "rdap_min_interval": 0}}, None, {{"LEADPIPE_CONFIG_DIR": {str(tmp_path / "cfg")!r}}})
-        stages.execute(settings, "resolve", ["resolve"])
+        engine.execute(settings, "resolve", ["resolve"])
     """)
     assert subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120).returncode == -9
     assert waiting.read_text() == before  # the published database never saw the answers: nothing left the file
     assert _companies(tmp_path / "leads.duckdb") == []
-    stats = stages.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
+    stats = engine.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
     assert stats["retried"] == 3 and not waiting.exists()
     assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1), ("Mobiilitiimi Oy", 1)]

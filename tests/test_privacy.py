@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows import stages
+from flows import commands, engine
 from flows.cli import app
 from flows.config import load_settings
 from tests.conftest import combined, write_log
@@ -41,8 +41,8 @@ def world(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADPIPE_DB", str(db))
     settings = load_settings({"db": str(db), "logs": [str(logs)], "forms": [str(forms)], "offline": True,
                               "report_dir": str(tmp_path / "reports")}, None, None)
-    stages.execute(settings, "networks import", [stages.import_network_list(networks, "operator")])
-    stages.execute(settings, "run", ["ingest", "forms", "resolve", "load"])
+    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
+    engine.execute(settings, "run", ["ingest", "forms", "resolve", "load"])
     return settings
 
 
@@ -62,7 +62,7 @@ def test_contacts_are_linked_to_companies(world):
     assert rows == [("Maija Meikäläinen", None, True), ("Teppo Testaaja", None, False)]
     with duckdb.connect(str(world.db)) as con:  # the company's website becomes known (YTJ, an export)
         con.execute("UPDATE companies SET website = 'https://www.kalliodata.fi/'")
-    stages.execute(world, "run", ["forms"])
+    engine.execute(world, "run", ["forms"])
     rows = _rows(world, "SELECT name, company_id FROM contacts ORDER BY name")
     assert rows == [("Maija Meikäläinen", "3141593-8"), ("Teppo Testaaja", None)]  # gmail.com says nothing
     assert _rows(world, "SELECT reason FROM rejects WHERE reason LIKE 'unreadable submission%'") != []
@@ -90,7 +90,7 @@ def test_forget_by_ip_erases_and_survives_a_full_rerun(world):
     # the same logs again, from scratch: the ledger forgets nothing, and even re-read lines are suppressed
     with duckdb.connect(str(world.db)) as con:
         con.execute("DELETE FROM log_lines")
-    stages.execute(world, "run", ["ingest", "forms", "resolve", "load"])
+    engine.execute(world, "run", ["ingest", "forms", "resolve", "load"])
     assert _rows(world, "SELECT count(*) FROM visits") == [(before - 1,)]
     audit = _rows(world, "SELECT action, subject_kind, rows_affected FROM audit_log")
     assert audit[0][:2] == ("forget", "ip") and "185.213" not in audit[0][2]
@@ -99,7 +99,7 @@ def test_forget_by_ip_erases_and_survives_a_full_rerun(world):
 def test_forget_by_email_and_by_visitor_key(world):
     _cli("forget", "--email", "maija.meikalainen@KALLIODATA.fi")
     assert _rows(world, "SELECT count(*) FROM contacts WHERE name LIKE 'Maija%'") == [(0,)]
-    stages.execute(world, "run", ["forms"])  # the same form export again
+    engine.execute(world, "run", ["forms"])  # the same form export again
     assert _rows(world, "SELECT count(*) FROM contacts WHERE name LIKE 'Maija%'") == [(0,)]
     (key,), = _rows(world, "SELECT visitor_key FROM visits WHERE company_id IS NULL LIMIT 1")
     _cli("forget", "--visitor-key", key)
@@ -115,10 +115,10 @@ def test_forget_a_sole_trader_by_business_id(world):
     assert _rows(world, "SELECT count(*) FROM contacts WHERE business_id = '3141593-8' OR company_id = '3141593-8'") == [(0,)]
     # the operator's list still names them, and the same logs come again: they stay erased
     networks = Path(world.logs[0]).parent / "networks.csv"
-    stages.execute(world, "networks import", [stages.import_network_list(networks, "operator")])
+    engine.execute(world, "networks import", [commands.import_network_list(networks, "operator")])
     with duckdb.connect(str(world.db)) as con:
         con.execute("DELETE FROM log_lines")
-    stages.execute(world, "run", ["ingest", "forms", "resolve", "load"])
+    engine.execute(world, "run", ["ingest", "forms", "resolve", "load"])
     assert _rows(world, "SELECT count(*) FROM companies WHERE business_id = '3141593-8'") == [(0,)]
 
 
@@ -136,13 +136,13 @@ def test_subject_export_by_email_and_ip(world, tmp_path):
 
 def test_objection_keeps_a_company_out_of_reports_for_good(world):
     _cli("object", "--business-id", "3141593-8")
-    stats = stages.execute(world, "report", ["report"])
+    stats = engine.execute(world, "report", ["report"])
     assert stats["report_companies"] == 0
     assert "Kalliodata" not in Path(stats["report_html"]).read_text()
     # re-created from scratch (e.g. after a merge), the company is flagged again
     with duckdb.connect(str(world.db)) as con:
         con.execute("UPDATE companies SET marketing_objection = false")
-    assert stages.execute(world, "report", ["report"])["report_companies"] == 0
+    assert engine.execute(world, "report", ["report"])["report_companies"] == 0
     _cli("object", "--email", "teppo@gmail.com")
     assert _rows(world, "SELECT name FROM contacts WHERE marketing_objection") == [("Teppo Testaaja",)]
 

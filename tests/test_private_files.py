@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from enrich.errors import BusyError, ConfigError
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from sinks import database
 from tests.conftest import combined, write_log
@@ -41,7 +41,7 @@ def test_everything_a_run_creates_is_private_while_it_works(tmp_path, open_umask
                 seen[path.name] = _mode(path)
         return {}
 
-    stages.execute(_settings(tmp_path, db), "inspect", [inspect])
+    engine.execute(_settings(tmp_path, db), "inspect", [inspect])
     assert seen[".leads.duckdb.work"] == 0o600 and seen[".leads.duckdb.lock"] == 0o600
     assert seen.get(".leads.duckdb.work.wal", 0o600) == 0o600
     assert seen["a"] == seen["b"] == seen["duckdb"] == 0o700
@@ -50,44 +50,44 @@ def test_everything_a_run_creates_is_private_while_it_works(tmp_path, open_umask
 
 def test_subject_export_onto_an_existing_file_or_symlink_is_private(tmp_path, open_umask):
     db = tmp_path / "leads.duckdb"
-    stages.execute(_settings(tmp_path, db, logs=[str(write_log(tmp_path / "access.log", [combined()]))]),
+    engine.execute(_settings(tmp_path, db, logs=[str(write_log(tmp_path / "access.log", [combined()]))]),
                    "ingest", ["ingest"])
     out = tmp_path / "export.json"
     out.write_text("old")
     out.chmod(0o644)
-    stages.execute(_settings(tmp_path, db), "subject-export",
-                   [stages.privacy_request("subject-export", "ip", "85.76.1.10", out)])
+    engine.execute(_settings(tmp_path, db), "subject-export",
+                   [commands.privacy_request("subject-export", "ip", "85.76.1.10", out)])
     assert _mode(out) == 0o600 and "visits" in out.read_text()
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     link = tmp_path / "link.json"
     link.symlink_to(victim)
-    stages.execute(_settings(tmp_path, db), "subject-export",
-                   [stages.privacy_request("subject-export", "ip", "85.76.1.10", link)])
+    engine.execute(_settings(tmp_path, db), "subject-export",
+                   [commands.privacy_request("subject-export", "ip", "85.76.1.10", link)])
     assert victim.read_text() == "keep me" and not link.is_symlink()  # replaced, never written through
 
 
 def test_two_names_of_one_database_share_one_lock_and_a_planted_lock_symlink_is_refused(tmp_path):
     db = tmp_path / "leads.duckdb"
-    stages.execute(_settings(tmp_path, db), "first", [lambda ctx: {}])
+    engine.execute(_settings(tmp_path, db), "first", [lambda ctx: {}])
     alias = tmp_path / "other-name.duckdb"
     alias.symlink_to(db)
     with database.exclusive(db):
         with pytest.raises(BusyError):
-            stages.execute(_settings(tmp_path, alias), "second", [lambda ctx: {}])
-    stages.execute(_settings(tmp_path, alias), "through the link", [lambda ctx: {}])
+            engine.execute(_settings(tmp_path, alias), "second", [lambda ctx: {}])
+    engine.execute(_settings(tmp_path, alias), "through the link", [lambda ctx: {}])
     assert alias.is_symlink() and db.is_file() and not db.is_symlink()  # published over the real file
     target = tmp_path / "elsewhere"
     target.write_text("")
     database.lock_path(db).unlink()
     database.lock_path(db).symlink_to(target)
     with pytest.raises(ConfigError):
-        stages.execute(_settings(tmp_path, db), "third", [lambda ctx: {}])
+        engine.execute(_settings(tmp_path, db), "third", [lambda ctx: {}])
 
 
 def test_a_killed_runs_leftovers_are_cleared_before_the_next_run(tmp_path):
     db = tmp_path / "leads.duckdb"
-    stages.execute(_settings(tmp_path, db), "first", [lambda ctx: {}])
+    engine.execute(_settings(tmp_path, db), "first", [lambda ctx: {}])
     stale = tmp_path / ".leadpipe-leads.duckdb-x1y2"  # a killed run's downloads
     stale.mkdir()
     (stale / "log-0").write_text("185.213.44.10 - - …")
@@ -95,22 +95,22 @@ def test_a_killed_runs_leftovers_are_cleared_before_the_next_run(tmp_path):
     compacted.write_text("pre-erasure rows")
     others = tmp_path / ".leadpipe-other.duckdb-a1b2"  # another database's run: not ours to touch
     others.mkdir()
-    stages.execute(_settings(tmp_path, db), "second", [lambda ctx: {}])
+    engine.execute(_settings(tmp_path, db), "second", [lambda ctx: {}])
     assert not stale.exists() and not compacted.exists() and others.exists()
 
 
 def test_reports_are_private_at_every_level_and_never_written_through_a_symlink(tmp_path, open_umask):
     db = tmp_path / "leads.duckdb"
     reports = tmp_path / "r1" / "r2"
-    stages.execute(_settings(tmp_path, db, logs=[str(write_log(tmp_path / "access.log", [combined()]))]),
+    engine.execute(_settings(tmp_path, db, logs=[str(write_log(tmp_path / "access.log", [combined()]))]),
                    "ingest", ["ingest", "load"])
     victim = tmp_path / "victim.html"
     victim.write_text("keep me")
     reports.mkdir(parents=True)
     (reports / "lead-report-2026-11-24.html").symlink_to(victim)
-    stages.execute(_settings(tmp_path, db, report_dir=str(tmp_path / "new" / "deep"), until="2026-11-24"),
+    engine.execute(_settings(tmp_path, db, report_dir=str(tmp_path / "new" / "deep"), until="2026-11-24"),
                    "report", ["report"])
     assert _mode(tmp_path / "new") == _mode(tmp_path / "new" / "deep") == 0o700
     assert all(_mode(p) == 0o600 for p in (tmp_path / "new" / "deep").iterdir())
-    stages.execute(_settings(tmp_path, db, report_dir=str(reports), until="2026-11-24"), "report", ["report"])
+    engine.execute(_settings(tmp_path, db, report_dir=str(reports), until="2026-11-24"), "report", ["report"])
     assert victim.read_text() == "keep me" and not (reports / "lead-report-2026-11-24.html").is_symlink()

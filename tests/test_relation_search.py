@@ -12,7 +12,7 @@ import re
 import duckdb
 import pytest
 
-from flows import stages
+from flows import engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_registry import RdapRegistry
@@ -42,7 +42,7 @@ def _settings(tmp_path, httpserver, logs, **extra):
 
 
 def _run(settings, stage_names=("ingest", "resolve", "load")):
-    return stages.execute(settings, "run", list(stage_names))
+    return engine.execute(settings, "run", list(stage_names))
 
 
 def _attributed(db) -> dict[str, set[str]]:
@@ -177,7 +177,7 @@ def test_classification_rules_apply_to_the_cache_when_they_change(tmp_path, http
                     "WHERE org_name = 'Mobiilitiimi Oy'")
         con.execute("DELETE FROM pipeline_state")
         con.execute("UPDATE visits SET company_id = NULL")
-    stats = stages.execute(settings, "resolve", ["resolve"])
+    stats = engine.execute(settings, "resolve", ["resolve"])
     assert stats["networks_reclassified"] >= 1 and stats["rdap_requests"] == 0
     assert "Mobiilitiimi Oy" in _companies_found(settings.db)
-    assert stages.execute(settings, "resolve", ["resolve"])["networks_reclassified"] == 0
+    assert engine.execute(settings, "resolve", ["resolve"])["networks_reclassified"] == 0

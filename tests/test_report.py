@@ -13,7 +13,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 
@@ -46,11 +46,11 @@ def reported(tmp_path):
          "offline": True, "report_dir": str(tmp_path / "reports")},
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
     )
-    stages.execute(settings, "networks import", [stages.import_network_list(networks, "operator")])
-    stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
     with duckdb.connect(str(settings.db)) as con:  # the data protection contact's flag (issue 7's command)
         con.execute("UPDATE companies SET marketing_objection = true WHERE name = 'Objecting Oy'")
-    stats = stages.execute(settings, "report", ["report"])
+    stats = engine.execute(settings, "report", ["report"])
     return settings, stats
 
 
@@ -81,7 +81,7 @@ def test_report_regenerates_for_any_range(reported, tmp_path):
     settings, _ = reported
     older = load_settings({"db": str(settings.db), "report_dir": str(tmp_path / "older"), "since": "2026-11-20",
                            "until": "2026-11-20"}, None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stats = stages.execute(older, "report", ["report"])
+    stats = engine.execute(older, "report", ["report"])
     assert stats["report_companies"] == 1 and stats["report_html"].endswith("lead-report-2026-11-20.html")
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert [r[0] for r in con.execute("SELECT period_end FROM reports ORDER BY report_id").fetchall()] \

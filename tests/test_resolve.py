@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from werkzeug.wrappers import Response
 
-from flows import stages
+from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
 from tests.rdap_fixtures import ripe_network
@@ -65,7 +65,7 @@ def _settings(tmp_path, httpserver, logs, **extra):
 
 
 def _run(settings):
-    return stages.execute(settings, "run", ["ingest", "resolve", "load"])
+    return engine.execute(settings, "run", ["ingest", "resolve", "load"])
 
 
 LOG_LINES = [
@@ -156,12 +156,12 @@ def test_operator_list_is_tried_first_and_override_wins(tmp_path, httpserver, re
     listed.write_text("cidr,organisation,business_id,kind\n185.213.44.0/24,Kalliodata Oy,3141593-8,company\n")
     logs = write_log(tmp_path / "access.log", LOG_LINES[:2])
     settings = _settings(tmp_path, httpserver, logs)
-    stages.execute(settings, "networks import", [stages.import_network_list(listed, "operator")])
+    engine.execute(settings, "networks import", [commands.import_network_list(listed, "operator")])
     stats = _run(settings)
     assert registry.requests == [] and stats["resolved_from_lists_or_cache"] == 2
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT company_id FROM visits").fetchall() == [("3141593-8",)]
-    stages.execute(settings, "networks classify", [stages.classify_network("185.213.44.0/24", "isp")])
+    engine.execute(settings, "networks classify", [commands.classify_network("185.213.44.0/24", "isp")])
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT company_id FROM visits").fetchall() == [(None,)]
         assert con.execute("SELECT kind, kind_rule FROM networks").fetchall() == [("isp", "operator-override")]

@@ -100,18 +100,18 @@ def test_no_sql_is_built_from_values():
 
 
 def test_a_reader_holding_the_snapshot_open_does_not_stop_a_run(tmp_path):
-    from flows import stages
+    from flows import engine
     from flows.config import load_settings
 
     logs = write_log(tmp_path / "access.log.1", [combined()])
     settings = load_settings({"db": str(tmp_path / "leads.duckdb"), "logs": [str(logs)], "offline": True},
                              None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stages.execute(settings, "run", ["ingest", "load"])
+    engine.execute(settings, "run", ["ingest", "load"])
     reader = duckdb.connect(str(settings.db), read_only=True)  # an analyst's notebook, left open
     more = write_log(tmp_path / "access.log", [combined(ts="25/Nov/2026:10:00:00 +0200")])
     again = load_settings({"db": str(settings.db), "logs": [str(more)], "offline": True}, None,
                           {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stages.execute(again, "run", ["ingest", "load"])
+    engine.execute(again, "run", ["ingest", "load"])
     assert reader.execute("SELECT count(*) FROM visits").fetchall() == [(1,)]  # still yesterday's snapshot
     reader.close()
     with duckdb.connect(str(settings.db), read_only=True) as fresh:

@@ -2,7 +2,7 @@
 
 import duckdb
 
-from flows import stages
+from flows import engine
 from flows.config import load_settings
 from sinks import database
 
@@ -56,7 +56,7 @@ def test_an_older_database_migrates_and_is_classified_by_todays_rules(tmp_path):
     db = tmp_path / "leads.duckdb"
     _old_database(db)
     settings = load_settings({"db": str(db), "offline": True}, None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    stats = stages.execute(settings, "resolve", ["resolve"])
+    stats = engine.execute(settings, "resolve", ["resolve"])
     assert stats["networks_reclassified"] == 3
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("SELECT netname, kind, kind_rule, provisional, org_name FROM networks ORDER BY 1").fetchall()
@@ -70,5 +70,5 @@ def test_an_older_database_migrates_and_is_classified_by_todays_rules(tmp_path):
         assert names == {"Mobiilitiimi Oy"}  # the phantom "Private customer" is gone
         tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         assert {"network_searches", "address_probes", "pipeline_state"} <= tables and "network_probes" not in tables
-    again = stages.execute(settings, "resolve", ["resolve"])
+    again = engine.execute(settings, "resolve", ["resolve"])
     assert again["networks_reclassified"] == 0
