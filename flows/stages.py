@@ -22,7 +22,7 @@ from sinks import address_resolution, companies, database, erasure, privacy, reg
 from sinks import addresses as address_sinks
 from sinks import sources as source_sinks
 from sinks.report import Period, default_period, set_intent_pages, write_report
-from sinks.runs import record_rejects
+from sinks.rejects import record_rejects
 from sinks.text import one_line
 from sinks.pageviews import ingest_logs
 from sinks.visits import sessionize

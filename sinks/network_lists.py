@@ -10,7 +10,7 @@ from enrich.classify import classify, load_known_organisations
 from enrich.networks import Network
 from sinks import companies, database, erasure
 from sinks import networks as network_sinks
-from sinks.runs import record_rejects
+from sinks.rejects import record_rejects
 
 
 def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects: list[tuple[int, str]],

@@ -20,7 +20,7 @@ from enrich.redact import mask_addresses
 from enrich.ytj import parse_company
 from sinks import database, erasure
 from sinks import register as register_sinks
-from sinks.runs import record_rejects
+from sinks.rejects import record_rejects
 
 
 def _json_file(path: Path, scratch: Path) -> tuple[Path, bytes]:

@@ -1,4 +1,5 @@
-"""Rejected log lines: counted by reason, a few of each kept as sanitised samples.
+"""Rejects: log lines counted by reason (a few of each kept as sanitised samples), and export, form and
+list rows with their reasons.
 
 A bad line never stops a run and never disappears silently (STYLE.md, 9): the
 ingest counts every reject, and this module writes the ``rejects`` rows — the
@@ -65,3 +66,17 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
         con.execute("INSERT INTO rejects SELECT * FROM new_rejects")
     finally:
         con.unregister("new_rejects")
+
+
+def record_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int, source: str, rejects: list[tuple[int | None, str]]
+) -> dict[str, int]:
+    """A source's rejects (line number, reason; no sample) and their count by reason.
+
+    Reasons are fixed texts that never quote a value from the input.
+    """
+    by_reason: dict[str, int] = {}
+    for line_no, reason in rejects:
+        con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [run_id, source, line_no, reason])
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    return by_reason

@@ -29,17 +29,3 @@ def record_failure(con: duckdb.DuckDBPyConnection, command: str, error: str) -> 
     run_id = start_run(con, command)
     finish_run(con, run_id, "failed", {}, error)
     return run_id
-
-
-def record_rejects(
-    con: duckdb.DuckDBPyConnection, run_id: int, source: str, rejects: list[tuple[int | None, str]]
-) -> dict[str, int]:
-    """A source's rejects (line number, reason; no sample) and their count by reason.
-
-    Reasons are fixed texts that never quote a value from the input.
-    """
-    by_reason: dict[str, int] = {}
-    for line_no, reason in rejects:
-        con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [run_id, source, line_no, reason])
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    return by_reason
