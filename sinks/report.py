@@ -74,7 +74,9 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
             WITH v AS (
                 SELECT * FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL
             ), pages AS (
+                -- a visit's pageviews are no older than its start: the older history is never read
                 SELECT p.company_id, p.path, count(*) AS n FROM pageviews p SEMI JOIN v USING (visit_id)
+                WHERE p.ts >= $start
                 GROUP BY p.company_id, p.path QUALIFY row_number() OVER (PARTITION BY p.company_id ORDER BY n DESC, p.path) <= 5
             ), refs AS (
                 SELECT company_id, regexp_extract(referrer, '^[a-z]+://([^/]+)', 1) AS host, count(*) AS n FROM v
