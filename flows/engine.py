@@ -81,11 +81,12 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
                 name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
                 ctx.stats.update(call(name, fn, ctx) or {})
                 faults.point(f"stage:{name}:after")
-            runs.finish_run(con, ctx.run_id, "success", ctx.stats)
             compact[0] = compact[0] or ctx.compact
+            ctx.stats["compacted"] = compact[0]  # whether publishing rewrites the whole file
+            runs.finish_run(con, ctx.run_id, "success", ctx.stats)
         # Published: what the run settled may leave the pending file (a kill before this keeps it there).
         ctx.pending.save(datetime.now(timezone.utc))
-        return {**ctx.stats, "run_id": ctx.run_id, "compacted": compact[0], **ctx.outputs}
+        return {**ctx.stats, "run_id": ctx.run_id, **ctx.outputs}
     except Exception as exc:
         reason = one_line(exc)
         with contextlib.suppress(Exception), database.working_copy(db, settings.memory_limit) as con:

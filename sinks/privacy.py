@@ -167,13 +167,16 @@ def apply_objections(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
 
 
 def retention_cutoff(now: datetime, months: int, zone: str) -> datetime:
-    """The instant before which visit-level rows go: the local midnight ``months`` back (30.44-day months).
+    """The instant before which visit-level rows go: the local Monday midnight that begins the week
+    ``months`` back (30.44-day months).
 
-    A whole day goes at once, so each day's totals are counted from all of its visits.
+    A whole week goes at once — its days' totals counted from all of their visits — so the file is
+    rewritten (compacted) once a week, not every night; rows outlive the period by at most six days.
     """
     tz = ZoneInfo(zone)
     day = (now.astimezone(tz) - timedelta(days=round(months * 30.44))).date()
-    return datetime.combine(day, time(0), tz).astimezone(timezone.utc)
+    monday = day - timedelta(days=day.weekday())
+    return datetime.combine(monday, time(0), tz).astimezone(timezone.utc)
 
 
 def retention(con: duckdb.DuckDBPyConnection, months: int, now: datetime, audit_months: int = 60,

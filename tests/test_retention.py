@@ -1,4 +1,4 @@
-"""Retention deletes whole local days: each day's totals come from all its visits, exactly once."""
+"""Retention deletes whole local weeks: each day's totals come from all its visits, exactly once."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ def _visit(con, visit_id: str, start: datetime, minutes: int, company: str = "c-
 def test_the_cutoff_is_a_local_midnight():
     cutoff = privacy.retention_cutoff(NOW, 13, "Europe/Helsinki")
     local = cutoff.astimezone(HELSINKI)
-    assert (local.hour, local.minute) == (0, 0)
+    assert (local.hour, local.minute, local.weekday()) == (0, 0, 0)  # a whole week at a time: Monday 00:00
+    assert NOW - cutoff <= timedelta(days=round(13 * 30.44) + 7)  # never more than six days late
+    # one night to the next, the cutoff moves only when a week has passed: the file is rewritten weekly
+    cutoffs = {privacy.retention_cutoff(NOW + timedelta(days=d), 13, "Europe/Helsinki") for d in range(7)}
+    assert len(cutoffs) <= 2
     assert cutoff.date() < (NOW - timedelta(days=395)).date() + timedelta(days=1)
 
 
