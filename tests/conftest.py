@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,9 @@ from flows.config import DEFAULT_DATA_DIR
 from sinks import database, runs
 from sinks.pageviews import IngestOptions, ingest_logs
 from sinks.visits import sessionize
+
+# Hypothesis would keep its examples and caches in ./.hypothesis: tests never write into the checkout.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leadpipe-hypothesis"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SECRET = b"test-secret-0123456789abcdef0123"
