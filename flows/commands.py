@@ -72,8 +72,10 @@ def import_network_list(path: Path, source: str) -> Stage:
             networks, rejects = parse_network_list(text, source)
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        stored = network_lists.store_list(ctx.con, networks, rejects, str(path), ctx.resolution_policy().known_file,
-                                          ctx.secret, ctx.run_id, ctx.now())
+        stored, scrubbed = network_lists.store_list(ctx.con, networks, rejects, str(path),
+                                                    ctx.resolution_policy().known_file, ctx.secret, ctx.run_id,
+                                                    ctx.now())
+        ctx.compact = ctx.compact or scrubbed > 0  # a name overwritten must not linger in free blocks
         # From lists and cache only: importing a list never asks a registry.
         stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, None, ctx.resolution_policy(),
                                                          ctx.secret, ctx.now())

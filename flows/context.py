@@ -26,6 +26,7 @@ from flows.config import Settings
 from sinks.address_resolution import ResolutionPolicy
 from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
+from sinks.privacy import retention_cutoff
 
 USER_AGENT = f"leadpipe/{__version__} (+https://github.com/leadpipe/leadpipe)"
 
@@ -122,6 +123,10 @@ class RunContext:
         except ValueError as exc:
             raise ConfigError(f"bad trusted_proxies/internal_networks entry: {exc}") from None
         since, until = window(settings)
+        # Lines older than the retention period are never imported: retention has deleted (and counted)
+        # their days, and forgot their ledger entries, so reading them again must not count them again.
+        oldest = retention_cutoff(self.now(), settings.retention_months, settings.timezone)
+        since = max(since, oldest) if since else oldest
         return IngestOptions(
             secret=self.secret, policy=policy, bot_patterns=bots.bot_patterns(settings.data_dir / "bots-extra.txt"),
             since=since, until=until, store_ip_prefix=settings.store_ip_prefix,

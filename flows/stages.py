@@ -117,8 +117,11 @@ def _each_file(ctx: RunContext, locations: Iterable[tuple[str, bool]], prefix: s
 
 def resolve(ctx: RunContext) -> dict:
     """The run's and the waiting addresses → networks → companies (lists, cache, then RDAP)."""
-    return address_resolution.resolve_and_attribute(ctx.con, ctx.pending, ctx.registries.rdap,
-                                                    ctx.resolution_policy(), ctx.secret, ctx.now())
+    stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, ctx.registries.rdap,
+                                                     ctx.resolution_policy(), ctx.secret, ctx.now())
+    # A registry answer that named an erased person was stored without the name: the file is rewritten.
+    ctx.compact = ctx.compact or stats.get("networks_erased", 0) > 0
+    return stats
 
 
 def enrich(ctx: RunContext) -> dict:

@@ -171,7 +171,8 @@ def _forget_business(con, secret: bytes, business_id: str, now: datetime, delete
         if name_key(secret, query) in erased]
     for kind, query, location in queries:
         delete("register_queries", "kind = ? AND query = ? AND location = ?", [kind, query, location])
-    return {"report_files_still_naming_the_subject": reports}
+    # Networks that name the person without being linked to the company lose the name now, not next night.
+    return {"networks_scrubbed": scrub_erased_networks(con, secret), "report_files_still_naming_the_subject": reports}
 
 
 def _reports_naming(con: duckdb.DuckDBPyConnection, needles: list[str]) -> list[str]:

@@ -14,10 +14,13 @@ from sinks.rejects import record_rejects
 
 
 def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects: list[tuple[int, str]],
-               source_file: str, known_file, secret: bytes, run_id: int, now: datetime) -> int:
-    """A parsed list's networks (classified; never expiring) and its rejects; returns the networks stored.
+               source_file: str, known_file, secret: bytes, run_id: int, now: datetime) -> tuple[int, int]:
+    """A parsed list's networks (classified; never expiring) and its rejects.
 
     An erased sole trader stays erased, whatever the list still says.
+
+    Returns:
+        (networks stored, networks stored without the name of an erased person).
     """
     known = load_known_organisations(known_file)
     erased = erasure.erased_business(con, secret)
@@ -25,8 +28,8 @@ def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects:
     with database.transaction(con):
         record_rejects(con, run_id, source_file, rejects)
         network_sinks.store_networks(con, [classify(n, known) for n in networks], now, None)
-        erasure.scrub_erased_networks(con, secret)
-    return len(networks)
+        scrubbed = erasure.scrub_erased_networks(con, secret)
+    return len(networks), scrubbed
 
 
 def override_kind(con: duckdb.DuckDBPyConnection, block: str, kind: str, now: datetime) -> int:

@@ -134,3 +134,19 @@ def test_the_run_context_reads_the_secret_once_and_chooses_offline_once(tmp_path
 
     engine.execute(_night(tmp_path), "run", ["ingest", inspect, "resolve", "enrich", "load", "report"])
     assert len(reads) == 1 and seen["secret"] and seen["rdap"] is None and seen["ytj"] is None
+
+
+def test_an_erased_sole_traders_name_leaves_the_file_with_the_forget(tmp_path):
+    """A network naming the trader without its Business ID is scrubbed by an UPDATE: the forget still
+    rewrites the file, so the old name lingers in no free block."""
+    lists = tmp_path / "list.csv"
+    lists.write_text("cidr,organisation,business_id,kind,country\n"
+                     "95.216.10.0/24,Tmi Matti Testinen,7654321-2,company,FI\n"
+                     "95.217.20.0/24,Tmi Matti Testinen,,isp,FI\n")
+    settings = load_settings({"db": str(tmp_path / "leads.duckdb"), "offline": True,
+                              "report_dir": str(tmp_path / "reports")}, None, None)
+    engine.execute(settings, "networks import", [commands.import_network_list(lists, "operator")])
+    assert b"Testinen" in settings.db.read_bytes()
+    result = engine.execute(settings, "forget", [commands.privacy_request("forget", "business-id", "7654321-2")])
+    assert result["compacted"] is True and result["forgotten"]["networks_scrubbed"] == 1
+    assert b"Testinen" not in settings.db.read_bytes()

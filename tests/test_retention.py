@@ -57,3 +57,19 @@ def test_a_day_goes_whole_with_its_late_pageviews_and_a_late_line_adds_to_its_to
     audits = con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0]
     assert not any(privacy.retention(con, 13, NOW + timedelta(hours=2), zone="Europe/Helsinki").values())
     assert con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0] == audits
+
+
+def test_a_log_older_than_the_retention_period_is_never_counted_again(tmp_path):
+    """Retention forgets the ledger entries of the days it deletes; the lines are not imported again."""
+    from flows import engine
+    from flows.config import load_settings
+    from tests.conftest import combined, write_log
+
+    old = datetime.now(timezone.utc) - timedelta(days=500)
+    stamp = old.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    write_log(tmp_path / "old.log", [combined(client="85.76.1.9", ts=stamp)] * 3)
+    settings = load_settings({"db": str(tmp_path / "leads.duckdb"), "logs": [str(tmp_path / "old.log")],
+                              "offline": True, "report_dir": str(tmp_path / "reports")}, None, None)
+    for _ in range(3):
+        stats = engine.execute(settings, "run", ["ingest", "resolve", "load", "retention"])
+        assert (stats["pageviews"], stats["lines_out_of_window"], stats["compacted"]) == (0, 3, False)
