@@ -33,7 +33,7 @@ from sinks.addresses import load_run_addresses
 from sinks.database import transaction
 from sinks.rejects import EMPTY_LINE, REJECT_SAMPLES, FileReport, sample_rows, write_rejects
 from sinks.staging import ProgressCallback, stage_files
-from sinks.visitors import visitor_map
+from sinks.visitors import client_map, visitor_map
 
 #: The lines kept as samples: the first few of each file and reason (a small set, so each is
 #: sanitised in Python, as a pageview would be: see ``enrich/samples.py``).
@@ -166,7 +166,8 @@ def _utm(name: str) -> str:
     )
 
 
-def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, reports: list[FileReport]) -> dict:
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, clients: pa.Table,
+           reports: list[FileReport]) -> dict:
     con.register("visitor_map", visitors)
     pageviews = con.execute(
         f"""
@@ -192,17 +193,22 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, repo
         {"run_id": run_id},
     ).fetchall()[0][0]
     # The ledger remembers whose line it counted (a keyed hash of the address), for erasure by address.
+    # Every line's, pageview or not; an erased subject's lines are counted, but never named again.
+    con.register("client_map", clients)
     con.execute(
         """
         INSERT INTO log_lines (stream, line_hash, occurrence, ts, run_id, client_key, legacy)
-        SELECT f.stream, f.line_hash, f.occurrence, f.ts, $run_id, v.client_key, false
-        FROM fresh f LEFT JOIN visitor_map v
-          ON f.client_field IS NOT DISTINCT FROM v.client_field
-         AND f.forwarded IS NOT DISTINCT FROM v.forwarded
-         AND f.agent IS NOT DISTINCT FROM v.agent
+        SELECT f.stream, f.line_hash, f.occurrence, f.ts, $run_id,
+               CASE WHEN c.client_key NOT IN (SELECT key FROM suppressions WHERE kind = 'ip') THEN c.client_key END,
+               false
+        FROM fresh f LEFT JOIN client_map c
+          ON f.reason IS NULL
+         AND f.client_field IS NOT DISTINCT FROM c.client_field
+         AND f.forwarded IS NOT DISTINCT FROM c.forwarded
         """,
         {"run_id": run_id},
     )
+    con.unregister("client_map")
     con.unregister("visitor_map")
     _unescape(con, run_id)
     samples = con.execute(_SAMPLES, {"samples": REJECT_SAMPLES}).fetchall()
@@ -293,8 +299,10 @@ def ingest_logs(
         fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
         _classify_agents(con, options)
         visitors = _visitor_map(con, options)
+        clients = client_map(con.sql("SELECT DISTINCT client_field, forwarded FROM fresh WHERE reason IS NULL")
+                             .to_arrow_table(), options.secret, options.policy)
         with transaction(con):
-            counts = _write(con, run_id, visitors, reports)
+            counts = _write(con, run_id, visitors, clients, reports)
             faults.point("ingest:before-commit")
     finally:
         for table in _TEMP_TABLES:

@@ -60,6 +60,24 @@ def visitor_map(
     return table, sorted(lookups.items())
 
 
+def client_map(pairs: pa.Table, secret: bytes, policy: ProxyPolicy) -> pa.Table:
+    """The keyed hash of the client address for each distinct (client_field, forwarded) pair.
+
+    Every line of a run gets one, pageview or not (an asset, a 404, a bot's request): the
+    line ledger records whose line it counted, so ``forget --ip`` reaches all of them.
+    """
+    fields, forwards = (pairs.column(i).to_pylist() for i in range(2))
+    keys: dict[str, str] = {}
+    out = []
+    for field_text, forwarded in zip(fields, forwards):
+        client = client_of(field_text, forwarded, policy)
+        if client is not None and client not in keys:
+            keys[client] = client_key(secret, client)
+        out.append(None if client is None else keys[client])
+    return pa.table({"client_field": fields, "forwarded": forwards, "client_key": out},
+                    schema=pa.schema([(n, pa.string()) for n in ("client_field", "forwarded", "client_key")]))
+
+
 def client_of(field_text: str | None, forwarded: str | None, policy: ProxyPolicy) -> str | None:
     """The client address from a log's client field and X-Forwarded-For value."""
     tokens = (field_text or "").replace(", ", ",").split(" ")

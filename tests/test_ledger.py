@@ -63,3 +63,25 @@ def test_an_older_unkeyed_ledger_is_keyed_once_and_still_counts_each_line_once(t
     again = engine.execute(settings, "ingest", ["ingest"])
     assert again["pageviews"] == 0 and again["duplicate_lines"] == len(LINES)
     assert ledger.key_legacy_entries(duckdb.connect(str(settings.db)), b"x", datetime.now(timezone.utc)) == 0
+
+
+def test_forget_by_address_reaches_the_lines_that_made_no_pageview(tmp_path):
+    """Assets, errors and bots' requests are counted in the ledger under their sender too; after the
+    erasure, reading the same file again counts its lines once and names nobody."""
+    subject = "185.213.44.9"
+    lines = LINES + [
+        combined(client=subject, ts="24/Nov/2026:11:00:00 +0200", request="GET /app.css HTTP/1.1"),
+        combined(client=subject, ts="24/Nov/2026:11:00:01 +0200", request="GET /missing HTTP/1.1", status=404),
+        combined(client=subject, ts="24/Nov/2026:11:00:02 +0200", agent="Googlebot/2.1"),
+    ]
+    settings = _settings(tmp_path, logs=[str(write_log(tmp_path / "access.log", lines))])
+    engine.execute(settings, "ingest", ["ingest"])
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(client_key) FROM log_lines").fetchall() == [(len(lines),)]
+    result = engine.execute(settings, "forget", [commands.privacy_request("forget", "ip", subject)])
+    assert result["forgotten"]["log_lines"] == 3
+    again = engine.execute(settings, "ingest", ["ingest"])
+    assert again["duplicate_lines"] == len(LINES) and again["pageviews"] == 0
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(client_key) FROM log_lines").fetchall() == [
+            (len(lines), len(LINES))]  # counted once more, named never
