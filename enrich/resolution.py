@@ -23,55 +23,19 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from enrich.classify import KnownOrganisation, classify
 from enrich.errors import PermanentError, RetryableError
 from enrich.http import BudgetSpent, RegistryUnavailable
-from enrich.networks import Network, block_number, is_v4_number, to_number
+from enrich.networks import Network, to_number
+from enrich.ranges import KnownRange, RangeIndex, area_bounds, area_of, block_range, most_specific
 from enrich.rdap import RdapClient, parse_rdap
 
 log = logging.getLogger("leadpipe")
 
-#: A range spanning more blocks than this is checked directly instead of through the block index.
-_INDEXED_BLOCKS = 4096
 #: More waiting addresses than this in a customer assignment's /16 (IPv6 /32): ask for its parent.
 NEIGHBOURS = 3
-
-
-def _area(number: int) -> tuple[bool, int]:
-    """The /16 (IPv4) or /32 (IPv6) around an address: where an ISP's customers are likely neighbours."""
-    v4 = is_v4_number(number)
-    return v4, number >> (16 if v4 else 96)
-
-
-def _area_bounds(area: tuple[bool, int]) -> tuple[int, int]:
-    v4, prefix = area
-    shift = 16 if v4 else 96
-    return prefix << shift, ((prefix + 1) << shift) - 1
-
-
-@dataclass(frozen=True)
-class KnownRange:
-    """A stored or fetched network, as far as resolution cares."""
-
-    network_id: str
-    start_ip: str
-    end_ip: str
-    start_num: int
-    end_num: int
-    final: bool  # a leaf status or an operator's list: nothing hides inside
-    search_base: str | None = None
-    from_lir: bool = False  # an ISP's assignment from its own range
-
-    @classmethod
-    def of(cls, network: Network) -> "KnownRange":
-        return cls(network.network_id, network.start_ip, network.end_ip, network.start_num, network.end_num,
-                   network.is_leaf, network.search_base, network.from_lir)
-
-    def contains(self, number: int) -> bool:
-        return self.start_num <= number <= self.end_num
 
 
 @dataclass(frozen=True)
@@ -88,46 +52,6 @@ class Resolution:
     searches: list[tuple[str, str, str]] = field(default_factory=list)  # (network_id, start_ip, end_ip) enumerated
     probes: list[tuple[str, str]] = field(default_factory=list)  # (client_key, network_id) answered by /ip
     not_found: set[str] = field(default_factory=set)  # client keys no registry holds a network for
-
-
-class RangeIndex:
-    """Ranges, found by address through their /24 (/48) blocks: a few candidates per lookup."""
-
-    def __init__(self) -> None:
-        self._blocks: dict[int, list[KnownRange]] = defaultdict(list)
-        self._wide: list[KnownRange] = []
-
-    def add(self, known: KnownRange) -> None:
-        step = 1 << (8 if is_v4_number(known.start_num) else 80)
-        first, last = block_number(known.start_num), block_number(known.end_num)
-        if (last - first) // step >= _INDEXED_BLOCKS:
-            self._wide.append(known)
-            return
-        for block in range(first, last + 1, step):
-            self._blocks[block].append(known)
-
-    def best(self, number: int) -> KnownRange | None:
-        """The most specific range holding ``number``."""
-        holding = [r for r in (*self._blocks.get(block_number(number), ()), *self._wide) if r.contains(number)]
-        return min(holding, key=lambda r: r.end_num - r.start_num, default=None)
-
-
-def _most_specific(*ranges: KnownRange | None) -> KnownRange | None:
-    return min((r for r in ranges if r is not None), key=lambda r: r.end_num - r.start_num, default=None)
-
-
-def _block_range(number: int, within: KnownRange) -> tuple[str, str]:
-    """The /24 (/48) block holding ``number``, clipped to ``within``, as (start_ip, end_ip)."""
-    size = 1 << (8 if is_v4_number(number) else 80)
-    first = max(block_number(number), within.start_num)
-    last = min(block_number(number) + size - 1, within.end_num)
-    return _ip(first), _ip(last)
-
-
-def _ip(number: int) -> str:
-    if is_v4_number(number):
-        return str(ipaddress.IPv4Address(number - 0xFFFF_0000_0000))
-    return str(ipaddress.IPv6Address(number))
 
 
 def _first_address(payload: dict) -> str | None:
@@ -191,7 +115,7 @@ class _Resolver:
         and one search of that range settles every customer inside it — instead
         of one lookup per customer.
         """
-        area = _area(leaf.start_num)
+        area = area_of(leaf.start_num)
         if area in self.areas_asked or leaf.search_base in self.no_search:
             return
         if self.waiting_near(area) <= NEIGHBOURS or not self._spend():
@@ -221,7 +145,7 @@ class _Resolver:
         return classify(replace(network, search_base=base), self.known)
 
     def waiting_near(self, area: tuple[bool, int]) -> int:
-        first, last = _area_bounds(area)
+        first, last = area_bounds(area)
         return bisect.bisect_right(self.numbers, last) - bisect.bisect_left(self.numbers, first)
 
     def search(self, parent: KnownRange, pending: PendingAddress, by_block: bool = True) -> bool:
@@ -240,7 +164,7 @@ class _Resolver:
             self.too_many.add(parent.network_id)
         if not by_block:
             return False
-        start, end = _block_range(pending.number, parent)
+        start, end = block_range(pending.number, parent)
         if ("rdap-bottom", start, end) not in self.searched:
             if not self._list(parent, parent.network_id, start, end, cover=False):
                 return False
@@ -298,7 +222,7 @@ class _Resolver:
     def settle(self, pending: PendingAddress) -> None:
         """Spend requests on one address until something final answers for it (or nothing may be spent)."""
         while True:
-            best = _most_specific(pending.match, self.fetched.best(pending.number))
+            best = most_specific(pending.match, self.fetched.best(pending.number))
             if best is not None and (best.final or self.covered.best(pending.number) is not None
                                      or pending.client_key in self.probed):
                 return

@@ -17,7 +17,8 @@ import duckdb
 
 from enrich.classify import RULES_VERSION, classify, load_known_organisations
 from enrich.rdap import RdapClient
-from enrich.resolution import KnownRange, PendingAddress, Resolution, resolve_addresses
+from enrich.ranges import KnownRange
+from enrich.resolution import PendingAddress, Resolution, resolve_addresses
 from sinks import addresses as address_sinks
 from sinks import companies, database, erasure
 from sinks import networks as network_sinks
