@@ -15,7 +15,7 @@ from rich.text import Text
 from enrich.errors import LeadpipeError
 from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
 from flows.console import console, err, fail as _fail, print_summary, shown as _shown
-from flows.runtime import prefect_server, prepare_prefect, setup_logging, temporary_prefect_api
+from flows.runtime import prepare_prefect, setup_logging, temporary_prefect_api
 
 app = typer.Typer(
     name="leadpipe",
@@ -226,33 +226,8 @@ def demo(
                                     _shown(stats["report_csv"])))
 
 
-@app.command()
-def serve(config: ConfigOpt = None, db: DbOpt = None, logs: LogsOpt = None, verbose: VerboseOpt = False) -> None:
-    """Serve the nightly flow on its cron schedule (leadpipe.toml: schedule, timezone)."""
-    setup_logging(verbose)
-    overrides = _overrides(db, logs, None, None, False, None)
-    settings = _settings(overrides, config)
-    prepare_prefect(settings)
-    params = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
-    if config:
-        params["config_file"] = str(config.resolve())
-    try:
-        with prefect_server(settings) as api:
-            from prefect.schedules import Cron
-
-            from flows.nightly import nightly
-
-            console.print(f"serving 'nightly' on '{settings.schedule}' ({settings.timezone}) via {api}; Ctrl-C stops")
-            nightly.serve(
-                name="leadpipe-nightly", schedule=Cron(settings.schedule, timezone=settings.timezone),
-                parameters=params,
-            )
-    except RuntimeError as exc:
-        _fail(exc)
-
-
-# The data-subject and operator commands live beside this module and register themselves on ``app``.
-from flows import cli_operator  # noqa: E402,F401
+# The data-subject, list and service commands live beside this module and register themselves on ``app``.
+from flows import cli_lists, cli_operator, serve  # noqa: E402,F401
 
 
 def main() -> None:

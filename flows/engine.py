@@ -75,6 +75,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
             with database.transaction(con):  # an older version's unkeyed ledger: keyed before anything else
                 compact[0] = ledger.key_legacy_entries(con, secret, datetime.now(timezone.utc)) > 0
                 _record_timezone(con, settings.timezone)  # the days views, reports and totals count
+                _check_secret(con, secret, settings)  # another key would make every keyed lookup miss
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
                              Registries.for_run(settings, scratch), pending_addresses(settings))
             for stage in stages:
@@ -103,3 +104,11 @@ def _record_timezone(con, zone: str) -> None:
         state.record_timezone(con, zone)
     except ValueError as exc:
         raise ConfigError(f"timezone: {exc}") from None
+
+
+def _check_secret(con, secret: bytes, settings: Settings) -> None:
+    try:
+        state.check_secret(con, secret)
+    except ValueError as exc:
+        raise ConfigError(f"{settings.db}: {exc}, not {settings.secret_path}; run as the user (or with the "
+                          "config_dir / LEADPIPE_CONFIG_DIR) that built it") from None

@@ -135,31 +135,3 @@ def temporary_prefect_api(
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=20)
-
-
-@contextlib.contextmanager
-def prefect_server(settings: Settings, startup_timeout: float = 90) -> Iterator[str]:
-    """A Prefect API for scheduling: the configured one, or a local server we start.
-
-    Scheduled runs need a Prefect server (its scheduler creates the runs); the
-    temporary per-process API cannot schedule. If ``PREFECT_API_URL`` is set,
-    that server is used; otherwise ``prefect server start`` runs on 127.0.0.1
-    with its state in ``config_dir/prefect`` for as long as we serve.
-    """
-    if os.environ.get("PREFECT_API_URL"):
-        yield os.environ["PREFECT_API_URL"]
-        return
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ), preexec_fn=_die_with_parent,
-    )
-    try:
-        _wait_healthy(server, url, startup_timeout)
-        os.environ["PREFECT_API_URL"] = url
-        yield url
-    finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=20)

@@ -117,14 +117,33 @@ def lock_path(db: Path) -> Path:
     return db.with_name(f".{db.name}.lock")
 
 
+#: Locks this process holds for a run it is about to start, by the lock file's path: the CLI takes
+#: the lock before Prefect starts, and the engine inside the flow enters it without blocking itself.
+_HELD: dict[Path, int] = {}
+
+
 @contextlib.contextmanager
-def exclusive(db: Path) -> Iterator[None]:
-    """Hold the database's run lock, or raise BusyError at once (never through a symlink)."""
+def exclusive(db: Path, hand_over: bool = False) -> Iterator[None]:
+    """Hold the database's run lock, or raise BusyError at once (never through a symlink).
+
+    Args:
+        db: the published database.
+        hand_over: let a nested ``exclusive(db)`` in this process (the run it starts) enter
+            the held lock instead of refusing.
+    """
+    path = lock_path(db)
+    if path in _HELD:
+        _HELD[path] += 1
+        try:
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
     private_dir(db.parent)
     try:
-        fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise ConfigError(f"cannot take the lock {lock_path(db)}: {exc.strerror}") from None
+        raise ConfigError(f"cannot take the lock {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -132,7 +151,14 @@ def exclusive(db: Path) -> Iterator[None]:
             raise BusyError(f"another leadpipe run is using {db}; try again when it has finished") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        yield
+        if not hand_over:
+            yield
+            return
+        _HELD[path] = 1
+        try:
+            yield
+        finally:
+            del _HELD[path]
     finally:
         os.close(fd)
 

@@ -1,4 +1,6 @@
-"""The configured time zone, kept in the database beside the data it gives days to.
+"""What the database records about how it was built: its time zone and its secret's fingerprint.
+
+The configured time zone is kept in the database beside the data it gives days to.
 
 Views and macros (``daily_company_activity``, ``lead_scores_for``, ``lead_scores``) read the
 zone through the SQL macro ``configured_timezone()`` (migration 012), from ``pipeline_state``
@@ -8,6 +10,8 @@ report, a view and an analyst's query count the same days whatever their session
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -48,3 +52,34 @@ def record_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> bool:
 def recorded_timezone(con: duckdb.DuckDBPyConnection) -> str:
     """The zone views use: the recorded one, or ``UTC`` before any run has recorded one."""
     return con.execute("SELECT configured_timezone()").fetchall()[0][0]
+
+
+SECRET_KEY = "secret_fingerprint"
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A keyed hash of a constant: tells two keys apart, and says nothing about either."""
+    return hmac.new(secret, b"leadpipe: the keyed-hash secret of this database", hashlib.sha256).hexdigest()
+
+
+def check_secret(con: duckdb.DuckDBPyConnection, secret: bytes) -> bool:
+    """Record the fingerprint of ``secret`` on first use; afterwards, accept only the same key.
+
+    Every keyed hash in the database (visitor keys, e-mail keys, the line ledger) was made with one
+    key. With another one, a privacy request would silently find nothing and a run would count every
+    visitor and line again, so a different key is refused.
+
+    Returns:
+        True when the fingerprint was recorded now (a new database, or one older than fingerprints).
+
+    Raises:
+        ValueError: the database was built with another key.
+    """
+    stored = con.execute("SELECT value FROM pipeline_state WHERE key = ?", [SECRET_KEY]).fetchall()
+    mine = secret_fingerprint(secret)
+    if stored:
+        if not hmac.compare_digest(stored[0][0], mine):
+            raise ValueError("its keyed hashes were made with another secret.key")
+        return False
+    con.execute("INSERT INTO pipeline_state VALUES (?, ?, current_timestamp)", [SECRET_KEY, mine])
+    return True
