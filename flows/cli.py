@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,9 +13,10 @@ import typer
 from rich.text import Text
 
 from enrich.errors import LeadpipeError
-from flows.config import REPO_ROOT, Settings, ensure_private_dir, load_settings
+from flows import __version__, preflight
+from flows.config import REPO_ROOT, Settings, env_name, load_settings
 from flows.console import console, err, fail as _fail, print_summary, shown as _shown
-from flows.runtime import prepare_prefect, setup_logging, temporary_prefect_api
+from flows.runtime import prepare_prefect, quiet_prefect, setup_logging, temporary_prefect_api
 
 app = typer.Typer(
     name="leadpipe",
@@ -27,26 +28,47 @@ app = typer.Typer(
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
+
+def _env(text: str, key: str) -> str:
+    """An option's help with the setting's environment variable (plain text: Rich would eat ``[...]``)."""
+    return f"{text} (env {env_name(key)})"
+
+
 # Options shared by run and the single-stage commands (PRODUCT.md).
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="The analysts' DuckDB file [env LEADPIPE_DB].")]
-LogsOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--logs", help="Access log path, glob or URL; repeatable [env LEADPIPE_LOGS, ';'-separated]."),
-]
-LeadfeederOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--leadfeeder", help="Leadfeeder-style export (CSV, XLSX, API JSON): path, glob or URL; repeatable."),
-]
-FormsOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--forms", help="Form/chat/configurator submissions (JSON lines or CSV); repeatable."),
-]
-SinceOpt = Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="First day to load.")]
-UntilOpt = Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Last day to load.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="No network lookups: local lists and caches only.")]
-ReportOpt = Annotated[Optional[Path], typer.Option("--report-dir", help="Where reports are written.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="leadpipe.toml to read [env LEADPIPE_CONFIG].")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+DbOpt = Annotated[Optional[Path], typer.Option(
+    "--db", help=_env("The analysts' DuckDB file; default ./leadpipe.duckdb.", "db"))]
+LogsOpt = Annotated[Optional[list[str]], typer.Option(
+    "--logs", help=_env("Access log path, glob or URL; repeatable; the variable is ';'-separated.", "logs"))]
+LeadfeederOpt = Annotated[Optional[list[str]], typer.Option(
+    "--leadfeeder", help=_env("Leadfeeder-style export (CSV, XLSX, API JSON): path, glob or URL; repeatable.",
+                              "leadfeeder"))]
+FormsOpt = Annotated[Optional[list[str]], typer.Option(
+    "--forms", help=_env("Form, chat and configurator submissions (JSON lines or CSV); repeatable.", "forms"))]
+SinceOpt = Annotated[Optional[str], typer.Option(
+    "--since", metavar="YYYY-MM-DD", help=_env("First day of log lines to load (configured time zone).", "since"))]
+UntilOpt = Annotated[Optional[str], typer.Option(
+    "--until", metavar="YYYY-MM-DD", help=_env("Last day of log lines to load.", "until"))]
+OfflineOpt = Annotated[bool, typer.Option(
+    "--offline", help=_env("No network lookups: local lists and caches only.", "offline"))]
+ReportOpt = Annotated[Optional[Path], typer.Option(
+    "--report-dir", help=_env("Where lead reports are written; default ./reports.", "report_dir"))]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="leadpipe.toml to read; default ./leadpipe.toml if present (env LEADPIPE_CONFIG).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, Prefect's own logs included.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"leadpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Tell a B2B company which organisations visit its website."""
 
 
 def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None, forms=None) -> dict:
@@ -55,8 +77,8 @@ def _overrides(db, logs, since, until, offline, report_dir, leadfeeder=None, for
         "db": str(db) if db else None,
         "logs": list(logs) if logs else None,
         "leadfeeder": list(leadfeeder) if leadfeeder else None,
-        "since": since.date().isoformat() if since else None,
-        "until": until.date().isoformat() if until else None,
+        "since": since or None,
+        "until": until or None,
         "offline": True if offline else None,
         "report_dir": str(report_dir) if report_dir else None,
     }
@@ -70,21 +92,42 @@ def _settings(overrides: dict, config: Path | None) -> Settings:
         raise  # unreachable
 
 
-def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None, command: str) -> dict:
+def _checked(overrides: dict, config: Path | None, command: str, *, creates: bool | None = None,
+             reads_inputs: bool = False, report: bool = False) -> tuple[Settings, dict]:
+    """Settings for ``command``, checked before anything starts (:mod:`flows.preflight`): the
+    database's real path goes into the settings and the overrides the flow receives."""
+    settings = _settings(overrides, config)
+    try:
+        db = preflight.check(settings, command, creates=creates, reads_inputs=reads_inputs)
+        if report:
+            preflight.writable_folder(settings.report_dir, "--report-dir")
+    except LeadpipeError as exc:
+        _fail(exc)
+    return replace(settings, db=db), {**overrides, "db": str(db)}
+
+
+def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None, command: str,
+              verbose: bool = False) -> dict:
     """The nightly flow, in-process, against a temporary local Prefect API (a child that dies with us)
-    when none is configured. The flow resolves the same overrides again in its own run."""
-    prepare_prefect(settings)
-    flow = {}
+    when none is configured. The flow resolves the same overrides again in its own run.
 
-    def import_flow() -> None:  # Prefect reads its settings on import: after the API's address is set
-        from flows.nightly import nightly
-
-        flow["nightly"] = nightly
+    The database's lock is taken first: a second run refuses at once, before Prefect starts."""
+    from sinks import database
 
     try:
-        with temporary_prefect_api(while_starting=import_flow):
-            return flow["nightly"](overrides=settings_overrides, config_file=str(config) if config else None,
-                                   command=command)
+        with database.exclusive(settings.db, hand_over=True):
+            prepare_prefect(settings, verbose)
+            flow = {}
+
+            def import_flow() -> None:  # Prefect reads its settings on import: after the API's address is set
+                from flows.nightly import nightly
+
+                flow["nightly"] = nightly
+                quiet_prefect(verbose)  # Prefect configured logging on import: its console is ours again
+
+            with temporary_prefect_api(while_starting=import_flow):
+                return flow["nightly"](overrides=settings_overrides, config_file=str(config) if config else None,
+                                       command=command)
     except LeadpipeError as exc:
         _fail(exc)
     except Exception as exc:  # anything unexpected is still one line, never a traceback
@@ -94,10 +137,12 @@ def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None,
     return {}
 
 
-def _run_stages(overrides: dict, config: Path | None, command: str, stage_names: list[str]) -> dict:
+def _run_stages(overrides: dict, config: Path | None, command: str, stage_names: list, *,
+                creates: bool | None = None) -> dict:
     from flows import engine
 
-    settings = _settings(overrides, config)
+    settings, _ = _checked(overrides, config, command, creates=creates, reads_inputs=command == "ingest",
+                           report=command == "report")
     try:
         return engine.execute(settings, command, stage_names)
     except LeadpipeError as exc:
@@ -124,11 +169,11 @@ def run(
     until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → leadfeeder → resolve → enrich → load → report, published atomically."""
+    """The nightly flow: ingest → leadfeeder → forms → resolve → enrich → load → retention → report, published atomically."""
     setup_logging(verbose)
-    overrides = _overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms)
-    settings = _settings(overrides, config)
-    print_summary(_run_flow(settings, overrides, config, "run"), settings)
+    settings, overrides = _checked(_overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms),
+                                   config, "run", reads_inputs=True, report=True)
+    print_summary(_run_flow(settings, overrides, config, "run", verbose), settings)
 
 
 @app.command()
@@ -145,11 +190,7 @@ def ingest(
 
 @app.command()
 def resolve(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
-    """Stage: re-apply network lists, overrides and classification to stored visits.
-
-    Address lookups happen in the run that read the addresses (``leadpipe run``):
-    addresses are never stored, so this stage alone cannot look them up.
-    """
+    """Stage: look up the addresses waiting for an answer; re-apply lists and overrides to stored visits."""
     setup_logging(verbose)
     _one_operation("resolve", ["resolve"], db, config, offline=offline)
 
@@ -163,7 +204,12 @@ def enrich(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = No
 
 @app.command()
 def report(
-    db: DbOpt = None, since: SinceOpt = None, until: UntilOpt = None, report_dir: ReportOpt = None,
+    db: DbOpt = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", metavar="YYYY-MM-DD", help="First day of the report; default 29 days before --until.")] = None,
+    until: Annotated[Optional[str], typer.Option(
+        "--until", metavar="YYYY-MM-DD", help="Last day of the report; default yesterday.")] = None,
+    report_dir: ReportOpt = None,
     config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Write the lead report (HTML and CSV) for any date range (default: the last 30 days)."""
@@ -197,8 +243,11 @@ def demo(
     logs = sorted(str(p) for p in (DEMO_DIR / "logs").glob("access.log*"))
     if not logs:
         _fail(LeadpipeError(f"no demo logs in {DEMO_DIR / 'logs'}; run python data/demo/generate.py"))
-    ensure_private_dir(out)
-    db = out / "leadpipe-demo.duckdb"
+    try:
+        preflight.writable_folder(out, "--out")
+    except LeadpipeError as exc:
+        _fail(exc)
+    db = out.resolve() / "leadpipe-demo.duckdb"
     db.unlink(missing_ok=True)  # a demo always starts from nothing and ends the same
     os.environ.setdefault("LEADPIPE_CONFIG_DIR", str(out / "config"))
     overrides = {
@@ -215,9 +264,9 @@ def demo(
     # The demo's operator list (synthetic): resolution runs offline, from it alone.
     _run_stages(overrides, DEMO_DIR / "leadpipe.toml", "networks import",
                 [commands.import_network_list(DEMO_DIR / "networks.csv", "operator"),
-                 commands.import_register(DEMO_DIR / "register.json")])
-    settings = _settings(overrides, DEMO_DIR / "leadpipe.toml")
-    stats = _run_flow(settings, overrides, DEMO_DIR / "leadpipe.toml", "demo")
+                 commands.import_register(DEMO_DIR / "register.json")], creates=True)
+    settings, overrides = _checked(overrides, DEMO_DIR / "leadpipe.toml", "demo", reads_inputs=True, report=True)
+    stats = _run_flow(settings, overrides, DEMO_DIR / "leadpipe.toml", "demo", verbose)
     print_summary(stats, settings)
     console.print(Text.assemble("\nDatabase: ", _shown(db, "bold"), "  (open read-only: duckdb.connect('",
                                 _shown(db), "', read_only=True))"))
@@ -231,12 +280,23 @@ from flows import cli_lists, cli_operator, serve  # noqa: E402,F401
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every error is one line (usage errors too, exit 2)."""
+    from typer._click import exceptions as usage  # Typer's own Click: the errors it raises
+
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False, prog_name="leadpipe")
+    except usage.NoArgsIsHelpError as exc:
+        exc.show()
+        code = exc.exit_code
+    except usage.ClickException as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        err.print(Text.assemble(("leadpipe: error:", "bold red"), " ", _shown(exc.format_message() + hint)),
+                  highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         err.print("leadpipe: interrupted")
-        sys.exit(130)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # python -m flows.cli: the imported module, which holds every command

@@ -16,9 +16,10 @@ import secrets
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enrich.errors import ConfigError
 
@@ -37,6 +38,13 @@ def _positive(number: int) -> None:
 def _two_timeouts(numbers: tuple[float, ...]) -> None:
     if len(numbers) != 2:
         raise ValueError("expected two numbers of seconds (connect, read)")
+
+
+def _zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone (an IANA name such as Europe/Helsinki)") from None
 
 
 def _intent_pages(value: object) -> tuple[tuple[str, str], ...]:
@@ -76,7 +84,8 @@ class Settings:
     retention_months: int = setting(13, check=_positive)
     store_ip_prefix: bool = setting(False)
     schedule: str = setting("0 3 * * *")
-    timezone: str = setting("Europe/Helsinki")  # the business's days: reports, windows, daily totals
+    serve_port: int = setting(4200, check=_positive)  # `leadpipe serve`'s local Prefect server (UI and API)
+    timezone: str = setting("Europe/Helsinki", check=_zone)  # the business's days: reports, windows, daily totals
     rdap_url: str = setting(DEFAULT_RDAP_URL)
     ytj_url: str = setting(DEFAULT_YTJ_URL)
     memory_limit: str = setting("700MB")
@@ -156,7 +165,13 @@ def _parse_float(value: object) -> float:
 
 
 def _parse_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+    if isinstance(value, date):
+        return value
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d").date()
+    except ValueError as exc:
+        reason = str(exc) if "out of range" in str(exc) else "not a day (YYYY-MM-DD)"
+        raise ValueError(reason) from None
 
 
 _PARSERS: dict[object, Callable[[object], Any]] = {
@@ -180,6 +195,8 @@ def _coerce(key: str, value: object, origin: str) -> object:
             meta["check"](parsed)
         return parsed
     except (TypeError, ValueError) as exc:
+        if origin.startswith("--"):  # the command line: the option as typed
+            raise ConfigError(f"{origin} {value!r}: {exc}") from None
         raise ConfigError(f"{origin}: bad value for {key!r}: {value!r} ({exc})") from None
 
 
@@ -238,7 +255,7 @@ def load_settings(
     for key, value in (cli or {}).items():
         if value is None or value == () or value == []:
             continue
-        values[key] = _coerce(key, value, "command line")
+        values[key] = _coerce(key, value, "--" + key.replace("_", "-"))
     user, password = env.get("LEADPIPE_HTTP_USER"), env.get("LEADPIPE_HTTP_PASSWORD")
     if user and password:
         values["http_auth"] = (user, password)

@@ -59,6 +59,7 @@ def print_summary(stats: dict, settings: Settings) -> None:
         if key in stats:
             table.add_row(key, f"{stats[key]:,}")
     console.print(table)
+    _print_reject_reasons(stats)
     with database.open_snapshot(db) as con:
         held_now = snapshot_summary(con, settings.timezone)
     counts, daily = held_now["tables"], held_now["days"]
@@ -84,3 +85,23 @@ def print_summary(stats: dict, settings: Settings) -> None:
         for day in daily:
             days.add_row(str(day["day"]), f"{day['visits']:,}", f"{day['pageviews']:,}")
         console.print(days)
+
+
+def _print_reject_reasons(stats: dict, top: int = 5) -> None:
+    """What was rejected, and why: the ``top`` reasons of every source (logs, exports, forms)."""
+    counted: dict[tuple[str, str], int] = {}
+    for key, by_reason in stats.items():
+        if key.endswith("rejects_by_reason") and isinstance(by_reason, dict):
+            source = key.removesuffix("rejects_by_reason").rstrip("_") or "logs"
+            for reason, n in by_reason.items():
+                counted[(source, reason)] = counted.get((source, reason), 0) + int(n)
+    if not counted:
+        return
+    shown_rows = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:top]
+    reasons = Table(title=f"rejected, by reason (top {min(top, len(counted))} of {len(counted)})",
+                    header_style="bold")
+    for col in ("source", "reason", "count"):
+        reasons.add_column(col, justify="right" if col == "count" else "left")
+    for (source, reason), n in shown_rows:
+        reasons.add_row(source, shown(reason), f"{n:,}")
+    console.print(reasons)

@@ -18,17 +18,20 @@ import requests
 from flows.config import Settings, ensure_private_dir
 
 
-def prepare_prefect(settings: Settings) -> None:
+def prepare_prefect(settings: Settings, verbose: bool = False) -> None:
     """Keep Prefect's state in our config dir and switch its telemetry off.
 
     PRODUCT.md: nothing phones home. Prefect reads these variables when it is
-    first imported, so call this before importing ``flows.nightly``.
+    first imported, so call this before importing ``flows.nightly``. Unless
+    ``verbose``, Prefect's internal workers keep their warnings to themselves.
     """
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ.setdefault("PREFECT_HOME", str(ensure_private_dir(settings.prefect_home)))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    if not verbose:
+        os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "ERROR")
     # The temporary local API server prints a banner per process; keep output for the operator.
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 
@@ -45,13 +48,36 @@ class _SafeMessages(logging.Filter):
         return True
 
 
+class _NotPrefect(logging.Filter):
+    """Prefect's own records (a failed task's traceback, state changes) stay in Prefect's database;
+    the operator sees leadpipe's one line. ``--verbose`` shows them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("prefect")
+
+
+def _filter_root_handlers(verbose: bool) -> None:
+    for handler in logging.getLogger().handlers:
+        wanted = [_SafeMessages] + ([] if verbose else [_NotPrefect])
+        for kind in wanted:
+            if not any(isinstance(f, kind) for f in handler.filters):
+                handler.addFilter(kind())
+
+
 def setup_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_SafeMessages())
+    _filter_root_handlers(verbose)
     for noisy in ("httpx", "httpcore", "urllib3", "prefect", "uvicorn", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def quiet_prefect(verbose: bool = False) -> None:
+    """After Prefect's import, which replaced the root logger's handlers with its console: our
+    filters again (no address or secret in any line; Prefect's own records only when verbose),
+    and leadpipe's level."""
+    _filter_root_handlers(verbose)
+    logging.getLogger("leadpipe").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _die_with_parent() -> None:

@@ -48,3 +48,70 @@ def test_every_setting_is_in_the_readme():
     text = README.read_text()
     missing = [key for key in KEYS if f"`{key}`" not in text]
     assert not missing, f"settings the README does not describe: {missing}"
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def test_the_tables_section_is_the_schema(con):
+    """Every table and view of a migrated database is described, under its real columns."""
+    schema = {name: {c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+        for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    rows = re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?(?: \(view\))? \| [^|]+ \| ([^\n]+) \|$", _section("Tables"),
+                      re.M)
+    described = {name for first, second, _ in rows for name in (first, second) if name}
+    assert not set(schema) - described, f"tables the README does not describe: {sorted(set(schema) - described)}"
+    assert not described - set(schema), f"README describes tables that do not exist: {sorted(described - set(schema))}"
+    for first, second, columns in rows:
+        plain = re.sub(r"\([^)]*\)", "", columns)  # values and remarks in parentheses are not columns
+        for column in re.findall(r"`([a-z_]+)`", plain):
+            for table in filter(None, (first, second)):
+                assert column in schema[table], f"README: {table}.{column} does not exist"
+
+
+def test_the_readme_names_no_file_outside_the_repository():
+    text = README.read_text()
+    for outside in ("PRODUCT.md", "../shared", "/work/", "NOTES.md", "STYLE.md"):
+        assert outside not in text, outside
+
+
+def test_the_readme_shows_the_flows_real_task_list():
+    from flows.stages import PIPELINE
+
+    assert " → ".join(stage.__name__ for stage in PIPELINE) in README.read_text()
+
+
+def _needs_outside_material(function) -> bool:
+    """The test takes the ``shared`` fixture or reads ``SHARED`` (the reference folder beside the project)."""
+    import ast
+
+    return any(isinstance(node, ast.arg) and node.arg == "shared"
+               or isinstance(node, ast.Name) and node.id == "SHARED" for node in ast.walk(function))
+
+
+def test_tests_the_readme_cites_exist_and_run_on_a_fresh_clone():
+    """A test cited as proof must exist, and must not depend on material outside the repository
+    (it would be skipped on a fresh clone, proving nothing there)."""
+    import ast
+
+    cited = set(re.findall(r"tests/(test_[a-z0-9_]+)\.py(?:::([A-Za-z0-9_*]+))?", README.read_text()))
+    assert cited
+    for module, name in sorted(cited):
+        tree = ast.parse((README.parent / "tests" / f"{module}.py").read_text())
+        tests = {node.name: node for node in ast.walk(tree)
+                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+        matching = [node for test, node in tests.items() if re.fullmatch((name or "test_*").replace("*", ".*"), test)]
+        assert matching, f"README cites tests/{module}.py::{name}, which does not exist"
+        assert any(not _needs_outside_material(node) for node in matching), \
+            f"README cites tests/{module}.py{'::' + name if name else ''}: it needs material outside the repository"
+
+def test_the_run_commands_help_shows_the_flows_real_task_list():
+    from flows.cli import run
+    from flows.stages import PIPELINE
+
+    assert " → ".join(stage.__name__ for stage in PIPELINE) in run.__doc__

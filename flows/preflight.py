@@ -1,0 +1,93 @@
+"""What a command checks before it starts anything: one line, exit 1, and nothing created.
+
+A typo in ``--db``, ``--logs`` or ``--out`` is found here, before Prefect
+starts, before a lock or a folder is made: only ``run``, ``ingest`` and
+``demo`` may create a database, and only once their inputs are known to exist.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from enrich.downloads import expand_templates
+from enrich.errors import ConfigError
+from enrich.weblogs import expand_locations
+from flows.config import Settings
+from sinks.files import private_dir
+
+#: The commands that may create the database they are given.
+CREATING = frozenset({"run", "ingest", "demo"})
+
+
+def database_path(settings: Settings, creates: bool) -> Path:
+    """``settings.db`` as its real path, checked for a command that ``creates`` one or not.
+
+    Raises:
+        ConfigError: no database there and the command does not create one; a folder
+            or something other than a file there; a file we cannot read and write.
+    """
+    db = settings.db.expanduser().resolve()
+    if db.is_dir():
+        raise ConfigError(f"--db {db} is a folder; give the database file, e.g. {db / 'leadpipe.duckdb'}")
+    if db.exists():
+        if not db.is_file():
+            raise ConfigError(f"--db {db} is not a regular file")
+        if not os.access(db, os.R_OK | os.W_OK):
+            raise ConfigError(f"--db {db}: no permission to read and write it")
+        with db.open("rb") as handle:
+            header = handle.read(12)
+        if header and header[8:12] != b"DUCK":  # DuckDB's magic bytes
+            raise ConfigError(f"--db {db} is not a DuckDB database; give the analysts' .duckdb file")
+        return db
+    if not creates:
+        raise ConfigError(f"no database at {db}: check --db (or LEADPIPE_DB); only run, ingest and demo create one")
+    return db
+
+
+def writable_folder(path: Path, option: str) -> Path:
+    """Create ``path`` (0700, missing levels too) and prove a file can be written in it.
+
+    Raises:
+        ConfigError: the folder cannot be created or written (one line, naming ``option``).
+    """
+    try:
+        private_dir(path)
+        fd, probe = tempfile.mkstemp(prefix=".leadpipe-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def inputs(settings: Settings) -> None:
+    """Every local ``--logs``, ``--leadfeeder`` and ``--forms`` path or glob names a file (URLs are
+    fetched by the run). Date templates are filled for today in the configured time zone.
+
+    Raises:
+        InputError: a path that does not exist, a folder, or a glob that matches no file.
+        ConfigError: a bad date template.
+    """
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    for option, patterns in (("--logs", settings.logs), ("--leadfeeder", settings.leadfeeder),
+                             ("--forms", settings.forms)):
+        if patterns:
+            expand_locations(expand_templates(patterns, today), option)
+
+
+def check(settings: Settings, command: str, *, creates: bool | None = None, reads_inputs: bool = False) -> Path:
+    """All of the above for ``command`` (``creates``: default, whether it is one of :data:`CREATING`);
+    returns the database's real path.
+
+    The database's folder is created only for a creating command, after its inputs
+    were found, so a failed check leaves nothing behind.
+    """
+    db = database_path(settings, command in CREATING if creates is None else creates)
+    if reads_inputs:
+        inputs(settings)
+    writable_folder(db.parent, "--db")  # the run's lock and working copy go beside the file
+    return db

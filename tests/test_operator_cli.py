@@ -1,0 +1,248 @@
+"""How every command behaves for an operator who mistypes, an analyst, and a data-protection contact:
+one-line errors found before anything starts, nothing created by a typo, the lock before Prefect,
+the database's own secret, and help that tells the truth."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows import __version__, engine
+from flows.cli import app
+from flows.config import env_name, load_settings
+from sinks import database
+from tests.conftest import combined, write_log
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+LEADPIPE = [sys.executable, "-m", "flows.cli"]
+
+
+def _invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def _cli(*args, env=None, timeout=120):
+    return subprocess.run([*LEADPIPE, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _tree(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+# 1. Errors are one line, found before the flow starts.
+
+def test_a_typod_log_glob_is_one_line_before_prefect_or_any_file(tmp_path):
+    before = _tree(tmp_path)
+    result = _invoke("run", "--db", tmp_path / "new" / "leads.duckdb", "--logs", tmp_path / "acess*.log", "--offline")
+    assert result.exit_code == 1
+    assert "matches no file" in _one_line(result.stderr)
+    assert _tree(tmp_path) == before  # no database, no folder, no Prefect home, no lock
+
+
+def test_a_typod_leadfeeder_or_forms_path_is_one_line(tmp_path):
+    for option in ("--leadfeeder", "--forms"):
+        result = _invoke("run", "--db", tmp_path / "leads.duckdb", option, tmp_path / "export.csv", "--offline")
+        assert result.exit_code == 1
+        assert option in _one_line(result.stderr)
+    assert not (tmp_path / "leads.duckdb").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not Path("/proc").exists(), reason="needs /proc")
+def test_an_unwritable_db_or_demo_folder_is_one_line(tmp_path):
+    result = _invoke("run", "--db", "/proc/leadpipe-x/leads.duckdb", "--offline")
+    assert result.exit_code == 1 and "cannot write there" in _one_line(result.stderr)
+    result = _invoke("demo", "--out", "/proc/leadpipe-x")
+    assert result.exit_code == 1 and "--out" in _one_line(result.stderr)
+
+
+@pytest.mark.parametrize("day, reason", [("2026-11-31", "out of range"), ("31.11.2026", "YYYY-MM-DD"),
+                                         ("yesterday", "YYYY-MM-DD")])
+def test_a_bad_day_is_one_line_naming_the_option(tmp_path, day, reason):
+    result = _invoke("run", "--db", tmp_path / "leads.duckdb", "--since", day, "--offline")
+    assert result.exit_code == 1
+    line = _one_line(result.stderr)
+    assert "--since" in line and reason in line
+
+
+def test_usage_errors_are_one_line_with_exit_2(tmp_path):
+    result = _cli("report", "--bogus")
+    assert result.returncode == 2
+    assert "--bogus" in _one_line(result.stderr) and "leadpipe report --help" in result.stderr
+    result = _cli("report", "--since")
+    assert result.returncode == 2 and "requires an argument" in _one_line(result.stderr)
+
+
+def test_a_second_run_refuses_at_once_before_prefect_starts(tmp_path):
+    db = tmp_path / "leads.duckdb"
+    config_dir = tmp_path / "config"
+    with database.exclusive(db):
+        result = _cli("run", "--db", db, "--offline", env={"LEADPIPE_CONFIG_DIR": str(config_dir)})
+    assert result.returncode == 75
+    assert "another leadpipe run" in _one_line(result.stderr)
+    assert not (config_dir / "prefect").exists()  # Prefect never started
+
+
+def test_a_failure_inside_the_flow_is_one_line_without_prefects_tracebacks(tmp_path):
+    """The engine fails inside Prefect's flow (a damaged database file): the operator sees
+    leadpipe's line; Prefect's task and flow logs (with their tracebacks) stay out of the terminal."""
+    db = tmp_path / "leads.duckdb"
+    db.write_bytes(b"\0" * 8 + b"DUCK" + b"damaged beyond the header\n" * 1000)
+    result = _cli("run", "--db", db, "--offline", env={"LEADPIPE_CONFIG_DIR": str(tmp_path / "config")})
+    assert result.returncode == 1, result.stderr
+    _one_line(result.stderr)
+    verbose = _cli("run", "--db", db, "--offline", "--verbose", env={"LEADPIPE_CONFIG_DIR": str(tmp_path / "config")})
+    assert verbose.returncode == 1 and "prefect" in verbose.stderr.lower()
+
+
+def test_an_unknown_time_zone_is_one_line_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADPIPE_TIMEZONE", "Mars/Olympus_Mons")
+    result = _invoke("run", "--db", tmp_path / "leads.duckdb", "--offline")
+    assert result.exit_code == 1 and "LEADPIPE_TIMEZONE" in _one_line(result.stderr)
+
+
+# 2. Typos never create things.
+
+NOT_CREATING = [
+    ["report"], ["subject-export", "--email", "a@b.fi"], ["forget", "--email", "a@b.fi"],
+    ["object", "--email", "a@b.fi"], ["resolve"], ["enrich", "--offline"], ["load"], ["retention"],
+    ["networks", "classify", "10.0.0.0/8", "isp"],
+]
+
+
+@pytest.mark.parametrize("args", NOT_CREATING, ids=lambda a: " ".join(a[:2]))
+def test_commands_that_read_a_database_never_create_one(tmp_path, args):
+    before = _tree(tmp_path)
+    result = _invoke(*args, "--db", tmp_path / "typo" / "leads.duckdb")
+    assert result.exit_code == 1
+    assert "no database at" in _one_line(result.stderr)
+    assert _tree(tmp_path) == before
+
+
+def test_without_db_the_default_is_named_in_help_and_in_the_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("report")
+    assert result.exit_code == 1
+    assert str(tmp_path / "leadpipe.duckdb") in _one_line(result.stderr)
+    assert "./leadpipe.duckdb" in _invoke("report", "--help").stdout
+    assert _tree(tmp_path) == set()
+
+
+def test_a_folder_given_as_db_is_one_line(tmp_path):
+    result = _invoke("report", "--db", tmp_path)
+    assert result.exit_code == 1 and "is a folder" in _one_line(result.stderr)
+
+
+def test_a_file_that_is_no_database_is_one_line_and_left_alone(tmp_path):
+    mistaken = tmp_path / "access.log"
+    mistaken.write_text(combined() + "\n")
+    for command in ("run", "report"):
+        result = _invoke(command, "--db", mistaken, "--offline" if command == "run" else "--verbose")
+        assert result.exit_code == 1 and "is not a DuckDB database" in _one_line(result.stderr)
+    assert mistaken.read_text() == combined() + "\n"
+
+
+# 4. The privacy commands can never silently miss.
+
+FORM = json.dumps({"time": "2026-11-20T10:00:00", "form": "contact", "name": "Maija Meikäläinen",
+                   "email": "Maija.Meikalainen@kalliodata.fi", "company": "Kalliodata Oy"}) + "\n"
+
+
+@pytest.fixture
+def contact_db(tmp_path):
+    forms = tmp_path / "forms.jsonl"
+    forms.write_text(FORM)
+    db = tmp_path / "leads.duckdb"
+    settings = load_settings({"db": str(db), "forms": [str(forms)], "offline": True}, None, None)
+    engine.execute(settings, "run", ["forms"])
+    return db
+
+
+def test_another_secret_key_is_refused_instead_of_finding_nobody(contact_db, tmp_path, monkeypatch):
+    found = _invoke("subject-export", "--email", "MAIJA.meikalainen@KALLIODATA.fi", "--db", contact_db)
+    assert found.exit_code == 0
+    assert json.loads(found.stdout)["contacts"]  # e-mail case never matters
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(tmp_path / "another-user"))
+    for args in (["subject-export", "--email", "maija.meikalainen@kalliodata.fi"], ["forget", "--ip", "192.0.2.1"],
+                 ["report"]):
+        result = _invoke(*args, "--db", contact_db)
+        assert result.exit_code == 1
+        assert "another secret.key" in _one_line(result.stderr)
+    assert not (tmp_path / "another-user" / "secret.key").read_text() == (tmp_path / "config" / "secret.key").read_text()
+
+
+def test_the_fingerprint_says_nothing_about_the_key(contact_db, tmp_path):
+    import duckdb
+
+    key = (tmp_path / "config" / "secret.key").read_text().strip()
+    with duckdb.connect(str(contact_db), read_only=True) as con:
+        stored = con.execute("SELECT value FROM pipeline_state WHERE key = 'secret_fingerprint'").fetchall()
+    assert len(stored) == 1 and key not in stored[0][0] and len(stored[0][0]) == 64
+
+
+def test_a_database_older_than_fingerprints_records_its_key_on_the_next_run(contact_db, tmp_path):
+    import duckdb
+
+    with duckdb.connect(str(contact_db)) as con:
+        con.execute("DELETE FROM pipeline_state WHERE key = 'secret_fingerprint'")
+    assert _invoke("subject-export", "--email", "maija.meikalainen@kalliodata.fi", "--db", contact_db).exit_code == 0
+    with duckdb.connect(str(contact_db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM pipeline_state WHERE key = 'secret_fingerprint'").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--ip", "999.1.1.1"], "not an IP address"), (["--email", "not-an-address"], "not an e-mail"),
+    (["--business-id", "1234567-8"], "not a valid Business ID"), (["--visitor-key", "xyz"], "not a visitor key"),
+])
+def test_privacy_commands_refuse_an_identifier_that_is_none_without_quoting_it(contact_db, args, reason):
+    for command in ("forget", "subject-export"):
+        result = _invoke(command, *args, "--db", contact_db)
+        assert result.exit_code == 1
+        line = _one_line(result.stderr)
+        assert reason in line and args[1] not in line
+
+
+def test_subject_export_takes_a_business_id_and_a_visitor_key(contact_db):
+    for args in (["--business-id", "2468025-8"], ["--visitor-key", "0" * 32]):
+        result = _invoke("subject-export", *args, "--db", contact_db)
+        assert result.exit_code == 0, result.stderr
+        assert isinstance(json.loads(result.stdout), dict)
+
+
+# 9. Help and README tell the truth.
+
+def test_help_names_each_options_environment_variable():
+    text = _invoke("run", "--help").stdout
+    for key in ("db", "logs", "leadfeeder", "forms", "since", "until", "offline", "report_dir"):
+        assert env_name(key) in text, key
+    assert "LEADPIPE_CONFIG" in text
+
+
+def test_reports_since_describes_the_report():
+    text = _invoke("report", "--help").stdout
+    assert "First day of the report" in text and "to load" not in text
+
+
+def test_version():
+    result = _invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"leadpipe {__version__}"
+
+
+def test_a_creating_command_still_creates_its_database(tmp_path):
+    logs = write_log(tmp_path / "access.log", [combined()])
+    db = tmp_path / "new" / "folder" / "leads.duckdb"
+    assert _invoke("ingest", "--db", db, "--logs", logs).exit_code == 0
+    assert db.exists()
+    assert _invoke("networks", "classify", "10.0.0.0/8", "isp", "--db", db).exit_code == 0
