@@ -246,3 +246,22 @@ def test_a_creating_command_still_creates_its_database(tmp_path):
     assert _invoke("ingest", "--db", db, "--logs", logs).exit_code == 0
     assert db.exists()
     assert _invoke("networks", "classify", "10.0.0.0/8", "isp", "--db", db).exit_code == 0
+
+
+def test_a_runs_summary_shows_the_top_reject_reasons_of_every_source(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from flows import console as console_module
+
+    out = io.StringIO()
+    monkeypatch.setattr(console_module, "console", Console(file=out, width=200, force_terminal=False))
+    stats = {"lines_read": 10, "rejects_by_reason": {"not an access log line": 7, "implausible timestamp": 1},
+             "leadfeeder_rejects_by_reason": {"invalid Business ID": 3},
+             "forms_rejects_by_reason": {"no e-mail address": 2, "a": 1, "b": 1}}
+    console_module._print_reject_reasons(stats)
+    text = out.getvalue()
+    assert "top 5 of 6" in text
+    lines = [line for line in text.splitlines() if "not an access log line" in line or "invalid Business ID" in line]
+    assert "7" in lines[0] and "leadfeeder" in lines[1] and "3" in lines[1]
