@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from enrich.classify import KnownOrganisation, classify
@@ -241,12 +242,14 @@ class _Resolver:
 
 def resolve_addresses(
     pending: list[PendingAddress], client: RdapClient, known: tuple[KnownOrganisation, ...], budget: int, stats: dict,
+    on_progress: Callable[[int, int, int], None] | None = None,
 ) -> Resolution:
     """Spend at most ``budget`` registry requests on ``pending`` (most valuable first).
 
     Failures never stop the walk: the address waits for a later run. A registry
     that stops answering (see :class:`enrich.http.RegistryUnavailable`) is not
-    asked again in this run; one log line counts what it left.
+    asked again in this run; one log line counts what it left. ``on_progress`` hears
+    (addresses walked, addresses to walk, requests sent) before the walk and after each address.
     """
     for key in ("rdap_requests", "rdap_networks", "rdap_searches", "rdap_search_results", "rdap_search_rejected",
                 "rdap_not_found", "rdap_failed", "rdap_deferred", "rdap_unavailable"):
@@ -254,7 +257,9 @@ def resolve_addresses(
     client.http.max_requests = budget  # retries and redirect hops count too: the client stops at the budget
     resolver = _Resolver(client, known, budget, stats)
     resolver.numbers = sorted(item.number for item in pending)
-    for item in pending:
+    if on_progress:
+        on_progress(0, len(pending), client.requests_sent)
+    for walked, item in enumerate(pending, 1):
         try:
             resolver.settle(item)
         except RegistryUnavailable:
@@ -269,6 +274,8 @@ def resolve_addresses(
             log.warning("RDAP lookup failed (%s), left for a later run", exc.__class__.__name__)
         finally:
             stats["rdap_requests"] = client.requests_sent
+            if on_progress:
+                on_progress(walked, len(pending), client.requests_sent)
     stats["rdap_networks"] = len(resolver.result.networks)
     if stats["rdap_unavailable"]:
         log.warning("a registry stopped answering (%s): %d addresses wait for the next run",

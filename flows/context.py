@@ -23,6 +23,7 @@ from enrich.rdap import RdapClient
 from enrich.ytj import YtjClient
 from flows import __version__
 from flows.config import Settings
+from flows.progress import RunProgress
 from sinks.address_resolution import ResolutionPolicy
 from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
@@ -94,6 +95,7 @@ class RunContext:
     stats: dict = field(default_factory=dict)  # the run's counts (stored in runs.stats)
     outputs: dict = field(default_factory=dict)  # shown to the operator, never stored (e.g. top leads)
     compact: bool = False  # rewrite the file when publishing: set only when rows were deleted
+    progress: RunProgress = field(default_factory=RunProgress)  # where the run is: rows of stages and steps
 
     @property
     def zone(self) -> ZoneInfo:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from enrich.errors import ConfigError, LeadpipeError
+from flows import progress
 from flows.config import Settings, load_or_create_secret
 from flows.context import Registries, RunContext, pending_addresses
 from flows.stages import PIPELINE, STAGES, Stage
@@ -68,6 +69,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         shutil.rmtree(stale, ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".leadpipe-{db.name}-", dir=db.parent))
     compact = [False]  # asked for by the run's stages, or by re-keying an older database's ledger
+    publishing = None  # its row, from the end of the last stage until the published file is in place
     try:
         secret = load_or_create_secret(settings)
         with database.working_copy(db, settings.memory_limit, lambda: compact[0],
@@ -77,18 +79,24 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
                 _record_timezone(con, settings.timezone)  # the days views, reports and totals count
                 _check_secret(con, secret, settings)  # another key would make every keyed lookup miss
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
-                             Registries.for_run(settings, scratch), pending_addresses(settings))
+                             Registries.for_run(settings, scratch), pending_addresses(settings),
+                             progress=progress.current())
             for stage in stages:
                 name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
-                ctx.stats.update(call(name, fn, ctx) or {})
+                with ctx.progress.stage(name):
+                    ctx.stats.update(call(name, fn, ctx) or {})
                 faults.point(f"stage:{name}:after")
             compact[0] = compact[0] or ctx.compact
             ctx.stats["compacted"] = compact[0]  # whether publishing rewrites the whole file
             runs.finish_run(con, ctx.run_id, "success", ctx.stats)
+            publishing = ctx.progress.stage("publishing")  # leaving the block: checkpoint, compaction, rename
         # Published: what the run settled may leave the pending file (a kill before this keeps it there).
         ctx.pending.save(datetime.now(timezone.utc))
+        publishing.finish()
         return {**ctx.stats, "run_id": ctx.run_id, **ctx.outputs}
     except Exception as exc:
+        if publishing is not None:
+            publishing.finish(ok=False)
         reason = one_line(exc)
         with contextlib.suppress(Exception), database.working_copy(db, settings.memory_limit) as con:
             runs.record_failure(con, command, reason)

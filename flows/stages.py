@@ -17,7 +17,7 @@ from enrich.errors import ConfigError, LeadpipeError
 from enrich.downloads import expand_templates
 from enrich.weblogs import expand_locations, expand_sources
 from flows.context import RunContext
-from flows.progress import progress_reporter
+from flows.progress import Reading, lookups
 from sinks import address_resolution, companies, database, erasure, privacy, register_matching
 from sinks import addresses as address_sinks
 from sinks import sources as source_sinks
@@ -39,12 +39,13 @@ def ingest(ctx: RunContext) -> dict:
         return {"files": 0, "lines_read": 0}
     sources = expand_sources(expand_templates(ctx.settings.logs, ctx.today()))
     files = ctx.registries.downloads.log_files(sources)
-    with progress_reporter() as on_progress:
-        stats = ingest_logs(ctx.con, files, ctx.ingest_options(), ctx.run_id, on_progress)
-    # Until a resolve stage settles them, the run's addresses wait (privately) for one: never discarded.
-    now = ctx.now()
-    ctx.pending.add(address_sinks.run_address_pairs(ctx.con), now)
-    stats["addresses_pending"] = len(ctx.pending.load(now))
+    with ctx.progress.steps() as steps:
+        reading = Reading(steps, files)
+        stats = ingest_logs(ctx.con, files, ctx.ingest_options(), ctx.run_id, reading, reading.parsing)
+        # Until a resolve stage settles them, the run's addresses wait (privately) for one: never discarded.
+        now = ctx.now()
+        ctx.pending.add(address_sinks.run_address_pairs(ctx.con), now)
+        stats["addresses_pending"] = len(ctx.pending.load(now))
     return stats
 
 
@@ -117,8 +118,11 @@ def _each_file(ctx: RunContext, locations: Iterable[tuple[str, bool]], prefix: s
 
 def resolve(ctx: RunContext) -> dict:
     """The run's and the waiting addresses → networks → companies (lists, cache, then RDAP)."""
-    stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, ctx.registries.rdap,
-                                                     ctx.resolution_policy(), ctx.secret, ctx.now())
+    requests = f"requests (budget {ctx.settings.rdap_max_requests:,})"
+    with ctx.progress.step("resolving", unit="addresses") as row:
+        stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, ctx.registries.rdap,
+                                                         ctx.resolution_policy(), ctx.secret, ctx.now(),
+                                                         lookups(row, requests))
     # A registry answer that named an erased person was stored without the name: the file is rewritten.
     ctx.compact = ctx.compact or stats.get("networks_erased", 0) > 0
     return stats
@@ -126,14 +130,15 @@ def resolve(ctx: RunContext) -> dict:
 
 def enrich(ctx: RunContext) -> dict:
     """Companies and networks' holders → the trade register (bulk file and cache first, then YTJ)."""
-    with database.transaction(ctx.con):
+    with database.transaction(ctx.con), ctx.progress.step("enriching", unit="lookups") as row:
         return register_matching.enrich_companies(ctx.con, ctx.registries.ytj, ctx.secret, ctx.now(),
-                                                  ctx.settings.register_ttl_days)
+                                                  ctx.settings.register_ttl_days, lookups(row, "register requests"))
 
 
 def load(ctx: RunContext) -> dict:
     """Pending pageviews → visits (sessions); companies' first and last visits."""
-    stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
+    with ctx.progress.step("sessions"):
+        stats = sessionize(ctx.con, ctx.settings.session_gap_minutes)
     with database.transaction(ctx.con):
         companies.refresh(ctx.con)
         privacy.link_contacts(ctx.con)

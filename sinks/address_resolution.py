@@ -9,6 +9,7 @@ registry's bad night — for a few days.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +39,11 @@ class ResolutionPolicy:
 
 def resolve_and_attribute(
     con: duckdb.DuckDBPyConnection, pending: PendingAddresses, rdap: RdapClient | None,
-    policy: ResolutionPolicy, secret: bytes, now: datetime,
+    policy: ResolutionPolicy, secret: bytes, now: datetime, on_progress: Callable[[int, int, int], None] | None = None,
 ) -> dict:
     """Match the run's and the waiting addresses to networks, ask ``rdap`` (``None``: lists and
-    cache only) within the budget, store the answers and attribute visits to companies."""
+    cache only) within the budget, store the answers and attribute visits to companies.
+    ``on_progress``: see :func:`enrich.resolution.resolve_addresses`."""
     stats = {"addresses": 0, "resolved_from_lists_or_cache": 0, "resolved_by_rdap": 0, "unresolved": 0,
              "rdap_requests": 0, "rdap_networks": 0, "rdap_searches": 0, "rdap_search_results": 0,
              "rdap_not_found": 0, "rdap_failed": 0, "rdap_deferred": 0, "rdap_unavailable": 0, "retried": 0}
@@ -61,7 +63,7 @@ def resolve_and_attribute(
         stats["addresses"] = con.execute("SELECT count(*) FROM run_addresses").fetchall()[0][0]
         stats["resolved_from_lists_or_cache"] = stats["addresses"] - len(work)
         if work and rdap is not None:
-            resolution = resolve_addresses(work, rdap, known, policy.max_requests, stats)
+            resolution = resolve_addresses(work, rdap, known, policy.max_requests, stats, on_progress)
         elif work:
             log.info("offline: %d addresses wait for a run that may ask the registries", len(work))
     waiting: list[tuple[str, str]] = []

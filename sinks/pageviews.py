@@ -18,6 +18,7 @@ million rows costs more than the parsing itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -236,7 +237,6 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, visitors: pa.Table, clie
     }
 
 
-
 def _unescape(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
     """Undo \\\\" and \\\\xHH escapes in the few pending pageviews that have them.
 
@@ -275,6 +275,7 @@ def ingest_logs(
     options: IngestOptions,
     run_id: int,
     on_progress: ProgressCallback | None = None,
+    on_parsing: Callable[[], None] | None = None,
 ) -> dict:
     """Read, deduplicate and stage log files as pending pageviews, in one transaction.
 
@@ -284,6 +285,7 @@ def ingest_logs(
         options: secret, proxies, bot patterns, window.
         run_id: the ``runs`` row this work belongs to.
         on_progress: called with (source, lines) after each batch.
+        on_parsing: called once every file is read, before deduplicating and staging.
 
     Returns:
         The stage's counts for ``runs.stats``: ``lines_read = lines_parsed +
@@ -295,6 +297,8 @@ def ingest_logs(
         # must stay within the memory limit (it spills to disk instead).
         now = options.now or datetime.now(timezone.utc)
         reports = stage_files(con, files, options.secret, now, options.max_file_bytes, on_progress)
+        if on_parsing:
+            on_parsing()
         lines_read, in_window = _deduplicate(con, options)
         fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
         _classify_agents(con, options)

@@ -9,6 +9,7 @@ run; an erased sole trader is never matched again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import duckdb
@@ -65,11 +66,31 @@ class _Register:
         return (found[0], "business-id", 1.0, found[0].name) if found else None
 
 
-def classify_networks(register: _Register, stats: dict) -> int:
+class _Lookups:
+    """Lookups done of lookups planned, and register requests sent, told to ``report`` as they go."""
+
+    def __init__(self, client: YtjClient | None, report: Callable[[int, int, int], None] | None) -> None:
+        self.client, self.report, self.done, self.planned = client, report, 0, 0
+
+    def each(self, items: list) -> Iterator:
+        """``items``, counted done as the loop moves past each (``continue`` included)."""
+        self.planned += len(items)
+        self._tell()
+        for item in items:
+            yield item
+            self.done += 1
+            self._tell()
+
+    def _tell(self) -> None:
+        if self.report:
+            self.report(self.done, self.planned, self.client.requests_sent if self.client else 0)
+
+
+def classify_networks(register: _Register, stats: dict, lookups: _Lookups | None = None) -> int:
     """A Finnish organisation the register knows is classified by its industry, whatever words its
     name contains; a name without a legal form becomes a company only when the register knows it."""
-    classified = 0
-    for network_id, org_name, remarks, rule in register_sinks.networks_for_the_register(register.con):
+    classified, lookups = 0, lookups or _Lookups(None, None)
+    for network_id, org_name, remarks, rule in lookups.each(register_sinks.networks_for_the_register(register.con)):
         names = [org_name] if rule == "name-keyword" else customer_names(remarks)
         try:
             found = next(((name, best) for name in names if name and (best := register.match_name(name))), None)
@@ -84,13 +105,17 @@ def classify_networks(register: _Register, stats: dict) -> int:
 
 
 def enrich_companies(con: duckdb.DuckDBPyConnection, client: YtjClient | None, secret: bytes, now: datetime,
-                     ttl_days: int) -> dict:
-    """Networks' holders and companies → register entries (call inside one transaction)."""
+                     ttl_days: int, on_progress: Callable[[int, int, int], None] | None = None) -> dict:
+    """Networks' holders and companies → register entries (call inside one transaction).
+
+    ``on_progress`` hears (lookups done, lookups planned, register requests sent) as they go:
+    the networks' holders first, then the companies (which the holders' matches may add to)."""
     stats = {"companies_checked": 0, "register_matches": 0, "register_no_match": 0, "register_unchecked": 0,
              "register_requests": 0, "register_failed": 0, "outside_finland": 0, "companies_merged": 0}
     has_bulk = con.execute("SELECT count(*) FROM register_companies WHERE source = 'bulk'").fetchall()[0][0] > 0
     register = _Register(con, client, secret, now, ttl_days)
-    stats["networks_by_register"] = classify_networks(register, stats)
+    lookups = _Lookups(client, on_progress)
+    stats["networks_by_register"] = classify_networks(register, stats, lookups)
     if stats["networks_by_register"]:
         network_sinks.apply_overrides(con)
         companies.refresh(con)
@@ -98,7 +123,8 @@ def enrich_companies(con: duckdb.DuckDBPyConnection, client: YtjClient | None, s
     def no_match(company_id: str, reason: str) -> None:
         register_sinks.apply_match(con, company_id, None, reason, None, None, now)
 
-    for company_id, business_id, name, country, city, website in register_sinks.companies_to_enrich(con, now, ttl_days):
+    work = register_sinks.companies_to_enrich(con, now, ttl_days)
+    for company_id, business_id, name, country, city, website in lookups.each(work):
         stats["companies_checked"] += 1
         try:
             if business_id and not ytunnus.is_valid(business_id):
