@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from enrich.errors import LeadpipeError
-from flows import __version__, preflight
+from flows import __version__, preflight, progress
 from flows.config import REPO_ROOT, Settings, env_name, load_settings
 from flows.console import console, err, fail as _fail, print_summary, shown as _shown
 from flows.runtime import prepare_prefect, quiet_prefect, setup_logging, temporary_prefect_api
@@ -125,7 +125,7 @@ def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None,
                 flow["nightly"] = nightly
                 quiet_prefect(verbose)  # Prefect configured logging on import: its console is ours again
 
-            with temporary_prefect_api(while_starting=import_flow):
+            with temporary_prefect_api(while_starting=import_flow), progress.shown():
                 return flow["nightly"](overrides=settings_overrides, config_file=str(config) if config else None,
                                        command=command)
     except LeadpipeError as exc:
@@ -144,7 +144,8 @@ def _run_stages(overrides: dict, config: Path | None, command: str, stage_names:
     settings, _ = _checked(overrides, config, command, creates=creates, reads_inputs=command == "ingest",
                            report=command == "report")
     try:
-        return engine.execute(settings, command, stage_names)
+        with progress.shown():
+            return engine.execute(settings, command, stage_names)
     except LeadpipeError as exc:
         _fail(exc)
     except Exception as exc:

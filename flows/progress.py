@@ -196,7 +196,9 @@ class LogProgress(RunProgress):
         self.logged.pop(id(row), None)
         how = "finished in" if row.state == "done" else "failed after"
         where = _where(row)
-        log.info("%s %s %s%s", self._name(row), how, _duration(row.seconds), f" ({where})" if where else "")
+        # A failure is the command's one error line; where it stopped is for --verbose.
+        log.log(logging.INFO if row.state == "done" else logging.DEBUG, "%s %s %s%s", self._name(row), how,
+                _duration(row.seconds), f" ({where})" if where else "")
 
 
 class _Cell(ProgressColumn):

@@ -69,7 +69,7 @@ def test_each_setting_is_declared_once_with_a_derived_environment_name(tmp_path)
     assert settings.since.isoformat() == "2026-11-01" and settings.db == tmp_path / "x.duckdb"
     with pytest.raises(ConfigError, match="LEADPIPE_SESSION_GAP_MINUTES"):
         load_settings({}, None, {"LEADPIPE_SESSION_GAP_MINUTES": "0"})
-    with pytest.raises(ConfigError, match="request_timeout"):
+    with pytest.raises(ConfigError, match="--request-timeout"):  # a command-line value: named as its option
         load_settings({"request_timeout": "5"}, None, {})
 
 

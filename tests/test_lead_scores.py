@@ -99,7 +99,10 @@ def old_and_new():
 def test_scores_are_those_of_migration_008(old_and_new, start, end):
     old, new = old_and_new
     columns, rows = _scores(new, start, end)
-    assert (columns, rows) == _scores(old, start, end)
+    old_columns, old_rows = _scores(old, start, end)
+    # Migration 015: sums are BIGINT, not 008's HUGEINT (BI drivers cannot map it); the values are the same.
+    assert (columns, rows) == ([(name, "BIGINT" if kind == "HUGEINT" else kind) for name, kind in old_columns], old_rows)
+    assert "HUGEINT" not in {kind for _, kind in columns}
     assert columns[0] == ("rank", "BIGINT") and columns[-2:] == [("score", "DOUBLE"), ("reasons", "VARCHAR")]
     if start.month == 10:
         assert len(rows) > 5 and any("viewed pricing" in r[-1] and "viewed contact" in r[-1] for r in rows)

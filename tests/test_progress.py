@@ -88,12 +88,13 @@ def test_a_failed_stage_says_so(tmp_path, caplog):
     def broken(ctx):
         raise ValueError("nothing to see")
 
-    with caplog.at_level(logging.INFO, logger="leadpipe"), progress.shown(Console(file=io.StringIO())):
+    with caplog.at_level(logging.DEBUG, logger="leadpipe"), progress.shown(Console(file=io.StringIO())):
         with pytest.raises(LeadpipeError):
             engine.execute(settings, "run", ["ingest", broken])
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("stage ingest finished in") for m in messages)
-    assert any(m.startswith("stage broken failed after") for m in messages)
+    failed = [r for r in caplog.records if r.getMessage().startswith("stage broken failed after")]
+    assert failed and failed[0].levelno == logging.DEBUG  # the error's own line says it; --verbose says where
     assert not any("publishing" in m for m in messages)
 
 
