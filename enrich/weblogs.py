@@ -136,6 +136,7 @@ class ReadResult:
     stopped_at: str | None = None
     blank_lines: int = 0
     first_blank_line: int | None = None
+    bytes_read: int = 0  # of the file on disk (compressed bytes for gzip): how far reading has come
 
 
 def _open_bytes(path: Path):
@@ -227,6 +228,7 @@ def read_line_batches(
                 piece = handle.read(min(piece_bytes, left + 1))
                 if not piece:
                     break
+                result.bytes_read = getattr(handle, "fileobj", handle).tell()
                 if len(piece) > left:
                     result.error = OVER_THE_CAP
                     piece = piece[:left]

@@ -284,7 +284,7 @@ def ingest_logs(
         files: each source with the local file holding its bytes.
         options: secret, proxies, bot patterns, window.
         run_id: the ``runs`` row this work belongs to.
-        on_progress: called with (source, lines) after each batch.
+        on_progress: called with (source, lines, bytes of the file read so far) after each batch.
         on_parsing: called once every file is read, before deduplicating and staging.
 
     Returns:

@@ -145,7 +145,8 @@ CREATE OR REPLACE TEMP TABLE staged (
 """
 
 
-ProgressCallback = Callable[[str, int], None]
+#: (source, lines in the batch, bytes of the file read so far)
+ProgressCallback = Callable[[str, int, int], None]
 
 
 def stage_files(
@@ -164,7 +165,7 @@ def stage_files(
         secret: the key of the ledger's line hashes (never stored).
         now: the run's time: lines dated after it (and a slack) are implausible.
         max_file_bytes: per file, after decompression.
-        on_progress: called with (source, lines) after each batch.
+        on_progress: called with (source, lines, bytes of the file read so far) after each batch.
 
     Returns:
         What reading each file found besides its lines (damage, the size cap, blank lines).
@@ -182,6 +183,6 @@ def stage_files(
             con.unregister("batch")
             faults.point("ingest:batch")
             if on_progress:
-                on_progress(source.location, batch.num_rows)
+                on_progress(source.location, batch.num_rows, result.bytes_read)
         reports.append(FileReport(source.location, result))
     return reports

@@ -193,3 +193,19 @@ def test_log_lines_during_the_display_are_printed_above_it():
         logger.removeHandler(handler)
     assert "a file could not be read" in screen.getvalue()
     assert handler.stream is sys.stderr
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_one_big_file_reports_how_far_reading_has_come(tmp_path, gz):
+    """A night's single log file moves the bar while it is read, not only when it ends: each batch
+    says how many bytes of the file (compressed, for gzip) are behind it."""
+    from enrich.weblogs import ReadResult, read_line_batches
+
+    path = write_log(tmp_path / ("big.log.gz" if gz else "big.log"),
+                     [combined(request=f"GET /page/{n} HTTP/1.1") for n in range(20_000)], gz=gz)
+    result, positions = ReadResult(), []
+    for _ in read_line_batches(path, result, batch_bytes=64 * 1024, piece_bytes=16 * 1024):
+        positions.append(result.bytes_read)
+    size = path.stat().st_size
+    assert len(positions) > 3 and positions == sorted(positions)
+    assert 0 < positions[0] < size and positions[-1] == size
