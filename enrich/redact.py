@@ -7,6 +7,7 @@ through :func:`mask_addresses` before it is logged or raised.
 
 from __future__ import annotations
 
+import logging
 import re
 
 # Glued to letters, slashes or ports too ("ip/1.2.3.4", "x1.2.3.4:80"); digits around an
@@ -90,3 +91,20 @@ class SecretURL(str):
 def reveal(url: str) -> str:
     """The URL to request: a :class:`SecretURL`'s real one, any other string as it is."""
     return url.reveal() if isinstance(url, SecretURL) else str(url)
+
+
+class SafeLogMessages(logging.Filter):
+    """A log record's text with URL credentials and query values redacted and client addresses masked.
+
+    On a handler it covers every record the handler prints; on the logger that creates records
+    (``urllib3.connectionpool``, which logs each request's path and query at DEBUG) it covers them
+    wherever they go, whoever configured logging.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_secrets(mask_addresses(record.getMessage())), None
+        return True
+
+
+# urllib3 logs "GET /logs/access.log?token=… HTTP/1.1" at DEBUG: redacted where it is made.
+logging.getLogger("urllib3.connectionpool").addFilter(SafeLogMessages())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from enrich.redact import SafeLogMessages
 from flows.config import Settings, ensure_private_dir
 
 
@@ -36,15 +37,15 @@ def prepare_prefect(settings: Settings, verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 
 
-class _SafeMessages(logging.Filter):
-    """Log messages quote registry and export text: no control or bidi character reaches the terminal,
-    and no client address or URL credential reaches any log."""
+class _SafeMessages(SafeLogMessages):
+    """Log messages quote registry and export text: besides redaction, no control or bidi character
+    reaches the terminal."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from enrich.redact import mask_addresses, redact_secrets
         from sinks.text import clean_text
 
-        record.msg, record.args = clean_text(redact_secrets(mask_addresses(record.getMessage()))), None
+        super().filter(record)
+        record.msg = clean_text(record.msg)
         return True
 
 
