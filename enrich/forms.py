@@ -3,7 +3,9 @@
 Each submission names a person (personal data: the pipeline keeps it only in
 ``contacts``, out of every analyst view) and usually a company. A submission
 that cannot be read is a reject whose reason is a fixed text: a reason lives
-in ``rejects``, beyond erasure, so it never quotes what the person wrote.
+in ``rejects``, beyond erasure, so it never quotes what the person wrote. A
+Business ID that fails its check digit is left out of the submission (it would
+link the person to the wrong company) and is a reject of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
+from enrich.business_ids import InvalidBusinessId, business_id as canonical_business_id
 from enrich.tables import BadRow, map_columns, read_csv_table
 from enrich.timestamps import IMPLAUSIBLE, is_plausible, parse_datetime
 
@@ -65,7 +68,10 @@ class _Unreadable(ValueError):
     """A submission that cannot be kept; the message is the reject's reason (a fixed text)."""
 
 
-def _submission(line_no: int, values: dict, zone: tzinfo, now: datetime) -> Submission:
+def _submission(line_no: int, values: dict, zone: tzinfo, now: datetime,
+                rejects: list[tuple[int, str]]) -> Submission:
+    """One submission; a Business ID that fails its check is left out (never a merge key) and is a
+    reject of its own in ``rejects`` — the person's submission is kept."""
     if any(v is not None and not isinstance(v, (str, int, float)) for v in values.values()):
         raise _Unreadable("unreadable submission: a field that is not text")  # a list, an object
 
@@ -81,10 +87,15 @@ def _submission(line_no: int, values: dict, zone: tzinfo, now: datetime) -> Subm
         raise _Unreadable("unreadable submission: unreadable time") from None
     if submitted_at is not None and not is_plausible(submitted_at, now):
         raise _Unreadable(IMPLAUSIBLE)
+    try:
+        business_id = canonical_business_id(values.get("business_id"))
+    except InvalidBusinessId as exc:
+        rejects.append((line_no, str(exc)))
+        business_id = None
     return Submission(
         line_no=line_no, submitted_at=submitted_at, form=text("form"), name=text("name"),
         email=normalise_email(text("email")), phone=text("phone"), company=text("company"),
-        business_id=text("business_id"), position=text("position"), message=text("message"),
+        business_id=business_id, position=text("position"), message=text("message"),
         marketing_consent=_consent(values.get("marketing_consent")),
     )
 
@@ -123,7 +134,7 @@ def parse_forms(
                 raw = _json_object(line)
                 keys = map_columns(raw.keys(), COLUMNS)
                 values = {keys[i]: v for i, v in enumerate(raw.values()) if i in keys}
-                submissions.append(_submission(line_no, values, zone, now))
+                submissions.append(_submission(line_no, values, zone, now, rejects))
             except _Unreadable as exc:
                 rejects.append((line_no, str(exc)))
         return submissions, rejects
@@ -137,7 +148,7 @@ def parse_forms(
             continue
         values = {mapping[i]: c for i, c in enumerate(cells) if i in mapping}
         try:
-            submissions.append(_submission(line_no, values, zone, now))
+            submissions.append(_submission(line_no, values, zone, now, rejects))
         except _Unreadable as exc:
             rejects.append((line_no, str(exc)))
     return submissions, rejects

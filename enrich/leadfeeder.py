@@ -7,8 +7,9 @@ tells the three apart and reads a file. Only known, non-personal columns are
 kept: an export's other columns (a contact's e-mail, phone, the account owner)
 are dropped. Nothing a file holds fails the night: a row without a company name
 is a reject, a field that cannot be read (text where a number belongs, a number
-out of range, a time outside the plausible window) is left empty and is a
-reject of its own, and every reason is a fixed text that never quotes a value.
+out of range, a time outside the plausible window, a Business ID that fails its
+check digit) is left empty and is a reject of its own, and every reason is a
+fixed text that never quotes a value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 
+from enrich.business_ids import InvalidBusinessId, business_id as canonical_business_id
 from enrich.errors import InputError
 from enrich.tables import BadRow, Rows, map_columns, read_csv_table, read_xlsx_table
 from enrich.timestamps import IMPLAUSIBLE, is_plausible, parse_datetime
@@ -154,6 +156,15 @@ class _Fields:
     def text(self, key: str, value: object, numbers: bool = False) -> str | None:
         return self.convert(key, lambda v: _text(v, numbers), value)
 
+    def business_id(self, value: object) -> str | None:
+        """A Business ID in its one form; one that fails its check is left empty (never a merge key) and is
+        a reject with its reason (:mod:`enrich.business_ids`)."""
+        try:
+            return canonical_business_id(value)
+        except InvalidBusinessId as exc:
+            self._failed("business_id", str(exc))
+            return None
+
 
 def parse_table(
     header: list[object], rows: Rows, zone: tzinfo = timezone.utc, now: datetime | None = None
@@ -186,10 +197,11 @@ def parse_table(
             continue
         fields = _Fields(line_no, zone, now, rejects)
         text = {k: fields.text(k, values.get(k), numbers=True)
-                for k in ("website", "industry", "employees", "business_id", "city", "source", "medium")}
+                for k in ("website", "industry", "employees", "city", "source", "medium")}
         country = fields.text("country", values.get("country"))
         parsed.append(LeadRow(
             name=name, line_no=line_no, country=country_code(country), **text,
+            business_id=fields.business_id(values.get("business_id")),
             first_visit=fields.when("first_visit", values.get("first_visit")),
             last_visit=fields.when("last_visit", values.get("last_visit")),
             visits=fields.count("visits", values.get("visits")),
@@ -279,7 +291,7 @@ def parse_api_json(payload: object, now: datetime | None = None) -> tuple[list[L
             name=name, line_no=number, website=fields.text("website", attributes.get("website_url")),
             industry=fields.text("industry", attributes.get("industry")),
             employees=fields.text("employees", attributes.get("employee_count"), numbers=True),
-            business_id=fields.text("business_id", attributes.get("business_id")),
+            business_id=fields.business_id(attributes.get("business_id")),
             country=country_code(fields.text("country", attributes.get("country_code") or attributes.get("country"))),
             city=fields.text("city", attributes.get("city")),
             first_visit=fields.when("first_visit", attributes.get("first_visit_date")),

@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from enrich.business_ids import InvalidBusinessId, business_id
 from enrich.clients import parse_address
 
 KINDS = ("company", "isp", "mobile", "hosting", "education", "government", "unknown")
@@ -162,17 +163,58 @@ _LIST_ALIASES = {
     "start": {"start", "start_ip", "range_start", "first"},
     "end": {"end", "end_ip", "range_end", "last"},
     "organisation": {"organisation", "organization", "org", "org_name", "name", "company"},
-    "business_id": {"business_id", "businessid", "y-tunnus", "ytunnus"},
+    "business_id": {"business_id", "businessid", "business id", "y-tunnus", "ytunnus"},
     "kind": {"kind", "type"},
     "country": {"country", "country_code"},
 }
+#: Why a list row is rejected: fixed texts, never the row's values.
+NOT_A_CIDR = "not a CIDR block"
+NOT_AN_ADDRESS = "start or end is not an IP address"
+NO_RANGE = "no cidr (or start and end)"
+START_AFTER_END = "start is after end"
+MIXED_FAMILIES = "start and end are of different address families"
+UNKNOWN_KIND = f"unknown kind (one of {', '.join(KINDS)})"
+NO_ORGANISATION = "no organisation"
+DUPLICATE = "the same range as an earlier row"
+
+
+class _Rejected(ValueError):
+    """A list row that cannot be kept; the message is the fixed reason."""
+
+
+def parse_block(text: str) -> tuple[str, str]:
+    """A block as the operator types it — CIDR (``193.166.220.0/24``) or ``start-end`` — as (start, end).
+
+    Raises:
+        ValueError: neither (the message quotes nothing).
+    """
+    text = (text or "").strip()
+    if "/" not in text and text.count("-") == 1:
+        first, last = (part.strip() for part in text.split("-"))
+        try:
+            start, end = ipaddress.ip_address(first), ipaddress.ip_address(last)
+        except ValueError:
+            raise ValueError(NOT_AN_ADDRESS) from None
+        if start.version != end.version:
+            raise ValueError(MIXED_FAMILIES)
+        if start > end:
+            raise ValueError(START_AFTER_END)
+        return str(start), str(end)
+    try:
+        block = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(NOT_A_CIDR) from None
+    return str(block[0]), str(block[-1])
 
 
 def parse_network_list(text: str, source: str = "operator") -> tuple[list[Network], list[tuple[int, str]]]:
     """Rows of an operator's or a licensed network list (CSV).
 
     Columns (by name, case-insensitive): ``cidr`` or ``start`` and ``end``;
-    ``organisation``; optional ``business_id``, ``kind``, ``country``.
+    ``organisation``; optional ``business_id``, ``kind``, ``country``. A row is
+    rejected whole — a bad block, an unknown kind, no organisation, a Business ID
+    that fails its check (:mod:`enrich.business_ids`), a range an earlier row
+    already gave — with its line number and a fixed reason.
 
     Returns:
         (networks, rejects) where each reject is (line number, reason).
@@ -191,36 +233,75 @@ def parse_network_list(text: str, source: str = "operator") -> tuple[list[Networ
                 columns[key] = name
     if "organisation" not in columns or not ("cidr" in columns or {"start", "end"} <= set(columns)):
         raise ValueError("a network list needs an organisation column and cidr (or start and end) columns")
-    networks, rejects = [], []
-    for line_no, row in enumerate(reader, start=skipped + 2):
+    networks, rejects, seen = [], [], set()
+    for row in reader:
+        line_no = skipped + reader.line_num  # the row's last physical line, as an editor counts
+
         def get(key: str) -> str | None:
             value = row.get(columns.get(key, ""), None)
             return value.strip() if isinstance(value, str) and value.strip() else None
 
         try:
-            if get("cidr"):
-                block = ipaddress.ip_network(get("cidr"), strict=False)
-                start, end = str(block[0]), str(block[-1])
-            else:
-                start, end = str(ipaddress.ip_address(get("start"))), str(ipaddress.ip_address(get("end")))
-                if to_number(start) > to_number(end):
-                    raise ValueError("start is after end")
-            kind = (get("kind") or "").lower() or None
-            if kind is not None and kind not in KINDS:
-                raise ValueError(f"unknown kind {kind!r}")
-            if not get("organisation"):
-                raise ValueError("no organisation")
-        except (TypeError, ValueError) as exc:
+            network = _list_row(get, source)
+            if (network.start_ip, network.end_ip) in seen:
+                raise _Rejected(DUPLICATE)
+        except (_Rejected, InvalidBusinessId) as exc:
             rejects.append((line_no, str(exc)))
             continue
-        networks.append(
-            Network(
-                start_ip=start, end_ip=end, source=source, org_name=get("organisation"), registrant=get("organisation"),
-                business_id=get("business_id"), kind=kind, country=(get("country") or "").upper() or None,
-                rule=f"{source}-list" if kind else None,
-            )
-        )
+        seen.add((network.start_ip, network.end_ip))
+        networks.append(network)
     return networks, rejects
+
+
+def _list_row(get, source: str) -> Network:
+    """One list row as a Network; _Rejected or InvalidBusinessId with the fixed reason."""
+    if get("cidr"):
+        try:
+            block = ipaddress.ip_network(get("cidr"), strict=False)
+        except ValueError:
+            raise _Rejected(NOT_A_CIDR) from None
+        start, end = str(block[0]), str(block[-1])
+    elif get("start") and get("end"):
+        try:
+            start, end = parse_block(f"{get('start')}-{get('end')}")
+        except ValueError as exc:
+            raise _Rejected(str(exc)) from None
+    else:
+        raise _Rejected(NO_RANGE)
+    kind = (get("kind") or "").lower() or None
+    if kind is not None and kind not in KINDS:
+        raise _Rejected(UNKNOWN_KIND)
+    if not get("organisation"):
+        raise _Rejected(NO_ORGANISATION)
+    return Network(
+        start_ip=start, end_ip=end, source=source, org_name=get("organisation"), registrant=get("organisation"),
+        business_id=business_id(get("business_id")), kind=kind, country=(get("country") or "").upper() or None,
+        rule=f"{source}-list" if kind else None,
+    )
+
+
+#: Blocks no visitor's address is ever in: private, loopback, link-local, documentation, multicast,
+#: reserved (IANA special-purpose registries). Client addresses there are never attributed.
+_RESERVED = tuple((ipaddress.ip_network(block), reason) for reason, blocks in {
+    "private or reserved range: private (RFC 1918)": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+    "private or reserved range: carrier-grade NAT (RFC 6598)": ("100.64.0.0/10",),
+    "private or reserved range: unique local (RFC 4193)": ("fc00::/7",),
+    "private or reserved range: loopback": ("127.0.0.0/8", "::1/128"),
+    "private or reserved range: link-local": ("169.254.0.0/16", "fe80::/10"),
+    "private or reserved range: documentation": ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
+                                                  "2001:db8::/32", "3fff::/20"),
+    "private or reserved range: benchmarking": ("198.18.0.0/15", "2001:2::/48"),
+    "private or reserved range: multicast": ("224.0.0.0/4", "ff00::/8"),
+    "private or reserved range: reserved": ("0.0.0.0/8", "192.0.0.0/24", "240.0.0.0/4", "::/128", "100::/64"),
+}.items() for block in blocks)
+
+
+def reserved_range(network: Network) -> str | None:
+    """Why no visitor's address can be in (part of) the network's range — a fixed text — or None."""
+    for block, reason in _RESERVED:
+        if to_number(block[0]) <= network.end_num and network.start_num <= to_number(block[-1]):
+            return reason
+    return None
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -7,19 +7,22 @@ touched: a wrong identifier, kind or block is one line and no run.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from enrich.clients import client_key
 from enrich.errors import ConfigError
-from enrich.networks import KINDS, parse_network_list
+from enrich.networks import KINDS, LIST_SOURCES, parse_block, parse_network_list, reserved_range
 from flows.context import RunContext
 from sinks import address_resolution, database, erasure, files, network_lists, privacy
 from sinks.register_import import import_bulk
+from sinks.rejects import reason_lines, top_reasons
 from sinks.text import json_text
 
 Stage = Callable[[RunContext], dict]
+log = logging.getLogger("leadpipe")
 
 
 def privacy_request(action: str, kind: str, value: str, out: Path | None = None) -> Stage:
@@ -60,8 +63,13 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
 
 
 def import_network_list(path: Path, source: str) -> Stage:
-    """A stage that loads an operator's or a licensed network list (CSV), then attributes the
-    addresses that waited for want of a network."""
+    """A stage that loads an operator's or a licensed network list (CSV) in place of the rows the same
+    list (source and file) held before, then attributes the addresses that waited for want of a network.
+
+    A row is rejected with its line number and a fixed reason (a bad block, a Business ID that fails its
+    check...); a range in a private or reserved block is stored but warned about: no visitor's address
+    is ever there (private addresses are never attributed), so it can match nothing.
+    """
 
     def networks_import(ctx: RunContext) -> dict:
         try:
@@ -72,38 +80,90 @@ def import_network_list(path: Path, source: str) -> Stage:
             networks, rejects = parse_network_list(text, source)
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        stored, scrubbed = network_lists.store_list(ctx.con, networks, rejects, str(path),
-                                                    ctx.resolution_policy().known_file, ctx.secret, ctx.run_id,
-                                                    ctx.now())
-        ctx.compact = ctx.compact or scrubbed > 0  # a name overwritten must not linger in free blocks
+        # stored all the same, but no visitor's address is ever there: said, counted, shown
+        warnings = [(None, reason) for n in networks if (reason := reserved_range(n))]
+        if warnings:
+            log.warning("%s: %d range(s) in private or reserved blocks, stored but never matched: %s", path,
+                        len(warnings), "; ".join(f"{r} ({k})" for r, k in top_reasons(warnings).items()))
+        stored = network_lists.store_list(ctx.con, networks, rejects, source, str(path.resolve()),
+                                          ctx.resolution_policy().known_file, ctx.secret, ctx.run_id, ctx.now())
+        ctx.compact = ctx.compact or stored["scrubbed"] > 0 or stored["removed"] > 0  # no name lingers in free blocks
         # From lists and cache only: importing a list never asks a registry.
         stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, None, ctx.resolution_policy(),
                                                          ctx.secret, ctx.now())
-        return {"networks_imported": stored, "rows_rejected": len(rejects),
+        return {"networks_imported": stored["stored"], "networks_removed": stored["removed"],
+                "rows_reattributed": stored["rows_reattributed"],
+                "rows_rejected": len(rejects), "reject_reasons": top_reasons(rejects),
+                "rejected_lines": reason_lines(rejects),
+                "private_or_reserved_ranges": len(warnings),
+                "range_warnings": top_reasons(warnings),
                 "addresses_attributed": stats["addresses"] - stats["unresolved"],
                 "addresses_pending": stats["addresses_pending"]}
 
     return networks_import
 
 
-def classify_network(cidr: str, kind: str) -> Stage:
-    """A stage that records the operator's kind for a CIDR block and re-attributes visits."""
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+def _block(cidr: str) -> str:
     try:
-        block = str(ipaddress.ip_network(cidr, strict=False))
-    except ValueError as exc:
-        raise ConfigError(f"not a CIDR block: {cidr!r} ({exc})") from None
+        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+    except ValueError:
+        raise ConfigError("not a CIDR block (e.g. 193.166.220.0/24)") from None
+
+
+def classify_network(cidr: str, kind: str | None, clear: bool = False) -> Stage:
+    """A stage that records the operator's kind for a CIDR block — or, with ``clear``, removes it — and
+    re-attributes visits."""
+    if clear == (kind is not None):
+        raise ConfigError(f"give a kind ({', '.join(KINDS)}) or --clear")
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}")
+    block = _block(cidr)
 
     def networks_classify(ctx: RunContext) -> dict:
-        affected = network_lists.override_kind(ctx.con, block, kind, ctx.now())
-        return {"override": block, "kind": kind, "networks_affected": affected}
+        if kind is not None:
+            affected = network_lists.override_kind(ctx.con, block, kind, ctx.now())
+            return {"override": block, "kind": kind, "networks_affected": affected}
+        policy = ctx.resolution_policy()
+        try:
+            affected = network_lists.clear_override(ctx.con, block, policy.known_file)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        # registry networks under it are classified again, and waiting addresses attributed
+        address_resolution.resolve_and_attribute(ctx.con, ctx.pending, None, policy, ctx.secret, ctx.now())
+        return {"override_cleared": block, "networks_affected": affected}
 
     return networks_classify
 
 
+def remove_network(block: str, source: str | None = None) -> Stage:
+    """A stage that removes an operator's or licensed list row (a CIDR block or ``start-end``) and
+    re-attributes the visits that carried it."""
+    try:
+        start, end = parse_block(block)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (e.g. 193.166.220.0/24)") from None
+    if source is not None and source not in LIST_SOURCES:
+        raise ConfigError(f"--source must be one of {', '.join(LIST_SOURCES)}")
+
+    def networks_remove(ctx: RunContext) -> dict:
+        try:
+            removed = network_lists.remove_entries(ctx.con, start, end, ctx.now(), source)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        ctx.compact = True  # a removed row's names must not linger in free blocks
+        stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, None, ctx.resolution_policy(),
+                                                         ctx.secret, ctx.now())
+        return {**removed, "addresses_pending": stats["addresses_pending"]}
+
+    return networks_remove
+
+
 def import_register(path: Path, batch_size: int = 10_000) -> Stage:
-    """A stage that loads PRH's bulk file (the /all_companies zip, or the JSON inside it)."""
+    """A stage that loads PRH's bulk file (the /all_companies zip, or the JSON inside it).
+
+    A file that is not the register's (not a zip, not JSON, no register entry in it) is a one-line
+    error; an entry that is not one, or whose Business ID fails its check, is a reject.
+    """
 
     def register_import(ctx: RunContext) -> dict:
         return import_bulk(ctx.con, path, ctx.scratch, ctx.secret, ctx.run_id, ctx.now(), batch_size)

@@ -11,6 +11,8 @@ does.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -21,6 +23,9 @@ from enrich.weblogs import ReadResult
 
 #: Rejected lines kept as samples per file and reason (all are counted).
 REJECT_SAMPLES = 100
+#: Reasons a command shows (the most frequent), and rejected lines it names.
+TOP_REASONS = 5
+SHOWN_LINES = 20
 #: The reason of blank lines (counted while reading, never rows or ledger entries).
 EMPTY_LINE = "empty line"
 _SCHEMA = pa.schema([("run_id", pa.int64()), ("source", pa.string()), ("line_no", pa.int64()),
@@ -75,8 +80,25 @@ def record_rejects(
 
     Reasons are fixed texts that never quote a value from the input.
     """
-    by_reason: dict[str, int] = {}
-    for line_no, reason in rejects:
-        con.execute("INSERT INTO rejects VALUES (?, ?, ?, ?, NULL)", [run_id, source, line_no, reason])
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    return by_reason
+    write_rejects(con, [(run_id, source, line_no, reason, None) for line_no, reason in rejects])
+    return dict(Counter(reason for _, reason in rejects))
+
+
+def top_reasons(rejects: Mapping[str, int] | Iterable[tuple[int | None, str]], limit: int = TOP_REASONS
+                ) -> dict[str, int]:
+    """The ``limit`` most frequent reasons with their counts, most frequent first (ties by reason).
+
+    Takes counts by reason (what :func:`record_rejects` returns) or the rejects themselves
+    ((line number, reason) pairs). What every command shows of its rejects: reasons are
+    fixed texts, so this quotes nothing from the input.
+    """
+    counts = Counter(dict(rejects)) if isinstance(rejects, Mapping) else Counter(r for _, r in rejects)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit])
+
+
+def reason_lines(rejects: Iterable[tuple[int | None, str]], label: str = "line", limit: int = SHOWN_LINES
+                 ) -> list[str]:
+    """The first ``limit`` rejects as ``"line N: reason"`` (or another ``label``: ``"entry N"``), in order,
+    for the operator to find them."""
+    numbered = sorted((line_no, reason) for line_no, reason in rejects if line_no is not None)
+    return [f"{label} {line_no}: {reason}" for line_no, reason in numbered[:limit]]
