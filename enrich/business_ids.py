@@ -53,3 +53,11 @@ def is_business_id(value: object) -> bool:
         return business_id(value) is not None
     except InvalidBusinessId:
         return False
+
+
+def valid_or_none(value: object) -> str | None:
+    """The Business ID in its one form, or None when ``value`` is empty or not a valid one."""
+    try:
+        return business_id(value)
+    except InvalidBusinessId:
+        return None

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from enrich.errors import BusyError
+from sinks.rejects import top_reasons
 from flows.config import Settings
 
 console = Console()
@@ -97,7 +98,7 @@ def _print_reject_reasons(stats: dict, top: int = 5) -> None:
                 counted[(source, reason)] = counted.get((source, reason), 0) + int(n)
     if not counted:
         return
-    shown_rows = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:top]
+    shown_rows = top_reasons(counted, top).items()
     reasons = Table(title=f"rejected, by reason (top {min(top, len(counted))} of {len(counted)})",
                     header_style="bold")
     for col in ("source", "reason", "count"):

@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from stdnum.fi import ytunnus
 
+from enrich.business_ids import valid_or_none
 from enrich.classify import ERASED, customer_names, remark_lines
 from enrich.clients import client_key, keyed_hash
 from enrich.matching import legal_name
@@ -51,9 +51,10 @@ def canonical(kind: str, value: str) -> str:
             raise ValueError("not an e-mail address")
         return text
     if kind == "business-id":
-        if not ytunnus.is_valid(text):
+        canonical_id = valid_or_none(text)
+        if canonical_id is None:
             raise ValueError("not a valid Business ID (Y-tunnus)")
-        return ytunnus.format(text)
+        return canonical_id
     if kind == "visitor-key":
         if not _VISITOR_KEY.match(text.lower()):
             raise ValueError("not a visitor key (32 hexadecimal characters)")
@@ -79,8 +80,7 @@ def email_key(secret: bytes, email: str) -> str:
 
 
 def business_id_key(secret: bytes, business_id: str) -> str:
-    return keyed_hash(secret, "business_id", ytunnus.format(business_id) if ytunnus.is_valid(business_id)
-                      else business_id.strip())
+    return keyed_hash(secret, "business_id", valid_or_none(business_id) or business_id.strip())
 
 
 def name_key(secret: bytes, name: str) -> str:

@@ -12,8 +12,8 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import duckdb
-from stdnum.fi import ytunnus
 
+from enrich.business_ids import valid_or_none
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
 from sinks.state import recorded_timezone
@@ -37,7 +37,7 @@ def store_contacts(
     counts = {"contacts": 0, "suppressed": 0}
     for s in submissions:
         key = email_key(secret, s.email) if s.email else None
-        business_id = ytunnus.format(s.business_id) if s.business_id and ytunnus.is_valid(s.business_id) else None
+        business_id = valid_or_none(s.business_id)
         if (key and key in erased_emails) or (business_id and business_id_key(secret, business_id) in erased_companies):
             counts["suppressed"] += 1
             continue

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import duckdb
-from stdnum.fi import ytunnus
 
+from enrich.business_ids import valid_or_none
 from enrich.classify import customer_names
 from enrich.errors import PermanentError, RetryableError
 from enrich.matching import best_match, search_queries
@@ -61,7 +61,7 @@ class _Register:
         return best
 
     def match_business_id(self, business_id: str):
-        bid = ytunnus.format(business_id)
+        bid = valid_or_none(business_id) or business_id
         found = register_sinks.entries(self.con, [bid], self.now) or self.search("business_id", bid)
         return (found[0], "business-id", 1.0, found[0].name) if found else None
 
@@ -127,7 +127,7 @@ def enrich_companies(con: duckdb.DuckDBPyConnection, client: YtjClient | None, s
     for company_id, business_id, name, country, city, website in lookups.each(work):
         stats["companies_checked"] += 1
         try:
-            if business_id and not ytunnus.is_valid(business_id):
+            if business_id and not valid_or_none(business_id):
                 no_match(company_id, "invalid-business-id")
                 continue
             if not business_id and country and country.upper() != "FI":

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
-from stdnum.fi import ytunnus
 
+from enrich.business_ids import valid_or_none
 from enrich.leadfeeder import LeadRow
 from enrich.matching import domain, normalise
 from sinks import companies
@@ -21,8 +21,8 @@ from sinks import companies
 
 def source_key(row: LeadRow) -> str:
     """The organisation's identity within its source: stable across exports."""
-    if row.business_id and ytunnus.is_valid(row.business_id):
-        return ytunnus.format(row.business_id)
+    if valid_or_none(row.business_id):
+        return valid_or_none(row.business_id)
     return f"{normalise(row.name)}|{(row.country or '').upper()}|{domain(row.website) or ''}"
 
 
@@ -39,7 +39,7 @@ def upsert_source_rows(
     counts = {"rows": len(rows), "suppressed": 0, "companies_new": 0, "matched_business_id": 0, "matched_name": 0,
               "matched_website": 0, "updated": 0, "unchanged": 0}
     for row in rows:
-        business_id = ytunnus.format(row.business_id) if row.business_id and ytunnus.is_valid(row.business_id) else None
+        business_id = valid_or_none(row.business_id)
         if erased(business_id, row.name):
             counts["suppressed"] += 1  # an erased sole trader is never imported again, by Business ID or name
             continue
