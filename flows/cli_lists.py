@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from enrich.errors import LeadpipeError
+from flows import preflight
 from flows.cli import ConfigOpt, DbOpt, VerboseOpt, _one_operation, _overrides, _settings, app
 from flows.console import fail as _fail
 from flows.runtime import setup_logging
@@ -20,6 +21,14 @@ app.add_typer(networks_app, name="networks")
 
 SourceOpt = Annotated[str, typer.Option(
     "--source", help="operator (your own knowledge) or licensed (a bought dataset).")]
+
+
+def _checked_file(path: Path, what: str) -> Path:
+    try:
+        return preflight.input_file(path, what)
+    except LeadpipeError as exc:
+        _fail(exc)
+        raise  # unreachable
 
 
 @networks_app.command("import")
@@ -39,7 +48,8 @@ def networks_import(
     setup_logging(verbose)
     if source not in {"operator", "licensed"}:
         _fail(LeadpipeError("--source must be operator or licensed"))
-    _one_operation("networks import", [commands.import_network_list(file, source)], db, config)
+    _one_operation("networks import", [commands.import_network_list(_checked_file(file, "network list"), source)],
+                   db, config)
 
 
 @networks_app.command("list")
@@ -132,4 +142,4 @@ def register_import(
     from flows import commands
 
     setup_logging(verbose)
-    _one_operation("register import", [commands.import_register(file)], db, config)
+    _one_operation("register import", [commands.import_register(_checked_file(file, "register file"))], db, config)

@@ -91,3 +91,20 @@ def check(settings: Settings, command: str, *, creates: bool | None = None, read
         inputs(settings)
     writable_folder(db.parent, "--db")  # the run's lock and working copy go beside the file
     return db
+
+
+def input_file(path: Path, what: str) -> Path:
+    """A file the operator names on the command line (a list, the register's bulk file), checked
+    before the run starts.
+
+    Raises:
+        ConfigError: no such file, a folder, or a file we cannot read.
+    """
+    shown = path.expanduser()
+    if shown.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give the file")
+    if not shown.is_file():
+        raise ConfigError(f"{what} {path}: no such file")
+    if not os.access(shown, os.R_OK):
+        raise ConfigError(f"{what} {path}: no permission to read it")
+    return shown

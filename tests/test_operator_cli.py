@@ -265,3 +265,12 @@ def test_a_runs_summary_shows_the_top_reject_reasons_of_every_source(tmp_path, m
     assert "top 5 of 6" in text
     lines = [line for line in text.splitlines() if "not an access log line" in line or "invalid Business ID" in line]
     assert "7" in lines[0] and "leadfeeder" in lines[1] and "3" in lines[1]
+
+
+@pytest.mark.parametrize("command", [["networks", "import"], ["register", "import"]])
+def test_a_typod_list_or_register_file_is_one_line_before_the_run(contact_db, tmp_path, command):
+    before = contact_db.read_bytes()
+    for given, words in ((tmp_path / "networks.cvs", "no such file"), (tmp_path, "is a folder")):
+        result = _invoke(*command, given, "--db", contact_db)
+        assert result.exit_code == 1 and words in _one_line(result.stderr)
+    assert contact_db.read_bytes() == before  # no failed run recorded: nothing started
