@@ -33,7 +33,7 @@ import typer
 
 from enrich.errors import ConfigError, LeadpipeError
 from flows.cli import (
-    ConfigOpt, DbOpt, FormsOpt, LeadfeederOpt, LogsOpt, OfflineOpt, ReportOpt, VerboseOpt, _overrides, _settings, app,
+    ConfigOpt, DbOpt, FormsOpt, LeadfeederOpt, LogsOpt, OfflineOpt, ReportOpt, VerboseOpt, _checked, _overrides, app,
 )
 from flows.config import Settings, load_settings
 from flows.console import console, err, fail as _fail
@@ -333,7 +333,10 @@ def serve(
     setup_logging(verbose)
     overrides = {k: v for k, v in _overrides(db, logs, None, None, offline, report_dir, leadfeeder, forms).items()
                  if v is not None}
-    settings = _settings({**overrides, "serve_port": port}, config)
+    # Checked now, not at 3 a.m.: the database's folder, the report folder, every local input path.
+    settings, checked = _checked({**overrides, "serve_port": port}, config, "serve", creates=True,
+                                 reads_inputs=True, report=True)
+    overrides["db"] = checked["db"]  # the real path: runs start in this folder, but one file is one file
     # Each scheduled run resolves its settings as `leadpipe run` would, with these options.
     parameters: dict[str, Any] = {"overrides": overrides, "command": "run"}
     if config:

@@ -274,3 +274,11 @@ def test_a_typod_list_or_register_file_is_one_line_before_the_run(contact_db, tm
         result = _invoke(*command, given, "--db", contact_db)
         assert result.exit_code == 1 and words in _one_line(result.stderr)
     assert contact_db.read_bytes() == before  # no failed run recorded: nothing started
+
+
+def test_serve_checks_its_options_when_it_starts_not_at_the_first_night(tmp_path):
+    config_dir = tmp_path / "config"
+    result = _cli("serve", "--db", tmp_path / "leads.duckdb", "--logs", tmp_path / "acess*.log", "--port", "9",
+                  env={"LEADPIPE_CONFIG_DIR": str(config_dir)})
+    assert result.returncode == 1 and "matches no file" in _one_line(result.stderr)
+    assert not (config_dir / "prefect").exists()  # no Prefect server was started
