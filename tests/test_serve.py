@@ -173,16 +173,23 @@ class HeldLog:
             self.writer = None
 
 
+def _api(method: str, url: str, **kwargs) -> requests.Response:
+    """A call to the test's Prefect server; a 503 (its SQLite busy on a loaded machine) is asked again."""
+    deadline = time.monotonic() + 30
+    while True:
+        answer = requests.request(method, url, timeout=10, **kwargs)
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            answer.raise_for_status()
+            return answer
+        time.sleep(0.5)
+
+
 def _deployment(api: str, name: str = "leadpipe-nightly") -> dict:
-    answer = requests.get(f"{api}/deployments/name/nightly/{name}", timeout=10)
-    answer.raise_for_status()
-    return answer.json()
+    return _api("GET", f"{api}/deployments/name/nightly/{name}").json()
 
 
 def _start_a_run(api: str) -> str:
-    answer = requests.post(f"{api}/deployments/{_deployment(api)['id']}/create_flow_run", json={}, timeout=10)
-    answer.raise_for_status()
-    return answer.json()["id"]
+    return _api("POST", f"{api}/deployments/{_deployment(api)['id']}/create_flow_run", json={}).json()["id"]
 
 
 def _assert_stopped_cleanly(serve: Serve, status: int, seconds: float, expected_status: int, pids: list[int]) -> None:
