@@ -44,6 +44,15 @@ def map_columns(header: Iterable[object], aliases: dict[str, set[str]]) -> dict[
     return mapping
 
 
+def decode_text(data: bytes) -> str:
+    """A spreadsheet's text: UTF-8 with or without BOM, else Excel's Windows encoding (cp1252)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel's "CSV" on Windows; the five bytes cp1252 leaves undefined must not stop the file.
+        return data.decode("cp1252", errors="replace")
+
+
 def read_csv_table(data: bytes) -> tuple[list[object], Rows]:
     """Header and numbered rows of a CSV: UTF-8 with or without BOM (else cp1252), comma, semicolon or tab.
 
@@ -53,11 +62,7 @@ def read_csv_table(data: bytes) -> tuple[list[object], Rows]:
     Raises:
         InputError: no header row, or a header the csv module cannot read.
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel's "CSV" on Windows; the five bytes cp1252 leaves undefined must not stop the file.
-        text = data.decode("cp1252", errors="replace")
+    text = decode_text(data)
     first = re.split(r"[\r\n]", text, maxsplit=1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
     # newline="": the csv module itself tells line ends (\r\n, \n, an old Mac's \r) from

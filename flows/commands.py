@@ -15,6 +15,7 @@ from pathlib import Path
 from enrich.clients import client_key
 from enrich.errors import ConfigError
 from enrich.networks import KINDS, LIST_SOURCES, parse_block, parse_network_list, reserved_range
+from enrich.tables import decode_text
 from flows.context import RunContext
 from sinks import address_resolution, database, erasure, files, network_lists, privacy
 from sinks.register_import import import_bulk
@@ -62,20 +63,24 @@ def privacy_request(action: str, kind: str, value: str, out: Path | None = None)
     return privacy_operation
 
 
-def import_network_list(path: Path, source: str) -> Stage:
+def import_network_list(path: Path, source: str, replace: bool = False) -> Stage:
     """A stage that loads an operator's or a licensed network list (CSV) in place of the rows the same
     list (source and file) held before, then attributes the addresses that waited for want of a network.
 
     A row is rejected with its line number and a fixed reason (a bad block, a Business ID that fails its
     check...); a range in a private or reserved block is stored but warned about: no visitor's address
     is ever there (private addresses are never attributed), so it can match nothing.
+
+    Rows of the list's earlier import that the file no longer holds are removed only when no row was
+    rejected, and more than half of the list (or all of it) only with ``replace``: their visits lose
+    their network, which no later import gives back (addresses are not stored).
     """
 
     def networks_import(ctx: RunContext) -> dict:
         try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read network list {path}: {exc}") from None
+            text = decode_text(path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"cannot read network list {path}: {exc.strerror or exc}") from None
         try:
             networks, rejects = parse_network_list(text, source)
         except ValueError as exc:
@@ -85,13 +90,18 @@ def import_network_list(path: Path, source: str) -> Stage:
         if warnings:
             log.warning("%s: %d range(s) in private or reserved blocks, stored but never matched: %s", path,
                         len(warnings), "; ".join(f"{r} ({k})" for r, k in top_reasons(warnings).items()))
-        stored = network_lists.store_list(ctx.con, networks, rejects, source, str(path.resolve()),
-                                          ctx.resolution_policy().known_file, ctx.secret, ctx.run_id, ctx.now())
+        try:
+            stored = network_lists.store_list(ctx.con, networks, rejects, source, str(path.resolve()),
+                                              ctx.resolution_policy().known_file, ctx.secret, ctx.run_id, ctx.now(),
+                                              replace)
+        except network_lists.WouldEmptyList as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         ctx.compact = ctx.compact or stored["scrubbed"] > 0 or stored["removed"] > 0  # no name lingers in free blocks
         # From lists and cache only: importing a list never asks a registry.
         stats = address_resolution.resolve_and_attribute(ctx.con, ctx.pending, None, ctx.resolution_policy(),
                                                          ctx.secret, ctx.now())
         return {"networks_imported": stored["stored"], "networks_removed": stored["removed"],
+                "networks_kept_because_of_rejects": stored["kept"],
                 "rows_reattributed": stored["rows_reattributed"],
                 "rows_rejected": len(rejects), "reject_reasons": top_reasons(rejects),
                 "rejected_lines": reason_lines(rejects),

@@ -29,15 +29,27 @@ from sinks.rejects import record_rejects
 LIST_COLUMNS = ("cidr", "organisation", "business_id", "kind", "source", "list_file")
 
 
+class WouldEmptyList(ValueError):
+    """A re-import that would remove most of a list: a half-saved or wrong file, most likely."""
+
+
 def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects: list[tuple[int, str]],
-               source: str, list_file: str, known_file: Path, secret: bytes, run_id: int, now: datetime) -> dict:
+               source: str, list_file: str, known_file: Path, secret: bytes, run_id: int, now: datetime,
+               replace: bool = False) -> dict:
     """A parsed list's networks (classified; never expiring) and its rejects, in place of the rows the
     same list (``source`` and ``list_file``) held before.
 
     An erased sole trader stays erased, whatever the list still says.
 
+    Rows of the earlier import that the file no longer holds are removed only when no row of the file
+    was rejected (a rejected row may be the very range, mistyped: ``kept`` counts them), and more than
+    half of the list only with ``replace``. Removing a row takes its visits' network away for good.
+
+    Raises:
+        WouldEmptyList: without ``replace``, the file would remove more than half of the list.
+
     Returns:
-        ``stored``, ``removed`` (rows of the list's earlier import it no longer holds),
+        ``stored``, ``removed`` (rows of the list's earlier import it no longer holds), ``kept``,
         ``rows_reattributed`` (pageviews and visits that carried those) and ``scrubbed``
         (networks stored without the name of an erased person).
     """
@@ -48,6 +60,8 @@ def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects:
         record_rejects(con, run_id, list_file, rejects)
         network_sinks.store_networks(con, [classify(n, known) for n in networks], now, None)
         _mark_list(con, networks, list_file)
+        before = con.execute("SELECT count(*) FROM networks WHERE source = ? AND list_file = ?",
+                             [source, list_file]).fetchall()[0][0]
         stale = [network_id for (network_id,) in con.execute(
             """
             SELECT network_id FROM networks WHERE source = $source AND list_file = $file
@@ -55,11 +69,18 @@ def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects:
             """,
             {"source": source, "file": list_file, "kept": [n.network_id for n in networks]},
         ).fetchall()]
+        kept = 0
+        if stale and rejects:
+            stale, kept = [], len(stale)
+        elif stale and not replace and 2 * len(stale) > before:
+            raise WouldEmptyList(f"it would remove {len(stale)} of the list's {before} rows, and their visits' "
+                                 "network with them (for good); check the file, or import it with --replace")
         moved = _drop_networks(con, stale, now)
         scrubbed = erasure.scrub_erased_networks(con, secret)
         if stale:
             companies.refresh(con)
-    return {"stored": len(networks), "removed": len(stale), "rows_reattributed": moved, "scrubbed": scrubbed}
+    return {"stored": len(networks), "removed": len(stale), "kept": kept, "rows_reattributed": moved,
+            "scrubbed": scrubbed}
 
 
 def _mark_list(con: duckdb.DuckDBPyConnection, networks: list[Network], list_file: str) -> None:

@@ -242,3 +242,37 @@ def test_a_reimport_of_a_corrected_list_replaces_its_rows(db, tmp_path):
     # the same file as a licensed list is another list: the operator's rows stay
     assert _import(db, ours, source="licensed")["networks_removed"] == 0
     assert _rows(db, "SELECT count(*) FROM networks WHERE source = 'operator'") == [(2,)]
+
+
+def test_a_reimport_with_a_mistyped_row_removes_nothing(db, tmp_path):
+    """A rejected row may be the very range, mistyped: the list's rows stay, and so do their visits."""
+    ours = tmp_path / "ours.csv"
+    _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n"
+            f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n")
+    stats = _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},compnay\n"
+                    f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n")
+    assert (stats["rows_rejected"], stats["networks_removed"], stats["networks_kept_because_of_rejects"]) == (1, 0, 1)
+    assert _visit_companies(db) == [(METSA,), (KALLIO,)]
+
+
+def test_a_reimport_that_would_empty_the_list_is_refused_unless_replace(db, tmp_path):
+    ours = tmp_path / "ours.csv"
+    _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n"
+            f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n")
+    ours.write_text("# a half-saved file\n" + HEADER)
+    result = _invoke("networks", "import", ours, "--db", db)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "would remove 2 of the list's 2 rows" in line and "--replace" in line
+    assert _visit_companies(db) == [(METSA,), (KALLIO,)]
+    assert _stats(_invoke("networks", "import", ours, "--db", db, "--replace"))["networks_removed"] == 2
+    assert _visit_companies(db) == [(None,)]
+
+
+def test_a_list_saved_by_excel_on_windows_is_read(db, tmp_path):
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(("cidr;organisation;business_id;kind\n"
+                       f"193.166.220.0/24;Metsä Logistics Ab;{METSA};company\n").encode("cp1252"))
+    stats = _stats(_invoke("networks", "import", latin, "--db", db))
+    assert stats["networks_imported"] == 1
+    assert _rows(db, "SELECT org_name FROM networks") == [("Metsä Logistics Ab",)]
