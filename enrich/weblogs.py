@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -101,7 +102,7 @@ def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--log
             found.append((SecretURL(pattern), True))
             continue
         expanded = Path(pattern).expanduser()
-        if glob.has_magic(str(expanded)):
+        if glob.has_magic(str(expanded)) and not expanded.is_file():  # a file named "[x].log" is that file
             matches = sorted(p for p in glob.glob(str(expanded)) if Path(p).is_file())
             if not matches:
                 raise InputError(f"{option} {pattern!r} matches no file")
@@ -111,6 +112,12 @@ def expand_locations(patterns: tuple[str, ...] | list[str], option: str = "--log
             raise InputError(f"{option} {pattern!r}: no such file")
         else:
             matches = [str(expanded)]
+        for match in matches:
+            try:
+                match.encode("utf-8")
+            except UnicodeEncodeError:  # bytes no text encoding gives: shown escaped, never raw
+                shown = repr(os.fsencode(match))[2:-1]
+                raise InputError(f"{option}: the file name {shown} is not UTF-8; rename it") from None
         found.extend((m, False) for m in matches)
     # Once each, by the real location: two URLs differing only in their tokens are two files.
     return list({(reveal(location), is_url): (location, is_url) for location, is_url in found}.values())

@@ -68,7 +68,7 @@ def networks_list(
     setup_logging(verbose)
     settings = _settings(_overrides(db, None, None, None, False, None), config)
     try:
-        with database.open_snapshot(settings.db) as con:
+        with database.open_snapshot(preflight.database_path(settings, creates=False)) as con:
             rows = network_lists.list_entries(con)
     except LeadpipeError as exc:
         _fail(exc)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from enrich.errors import LeadpipeError
+from flows import preflight
 from flows.cli import ConfigOpt, DbOpt, VerboseOpt, app, _one_operation
 from flows.console import fail as _fail
 from flows.runtime import setup_logging
@@ -59,6 +60,11 @@ def subject_export(
     """Everything held about a subject, as JSON (the right of access)."""
     setup_logging(verbose)
     kind, value = _subject(**{"email": email, "ip": ip, "visitor-key": visitor_key, "business-id": business_id})
+    if out is not None:
+        try:
+            preflight.output_file(out, "--out")
+        except LeadpipeError as exc:
+            _fail(exc)
     _one_operation("subject-export", [_privacy_stage("subject-export", kind, value, out)], db, config,
                    quiet=out is None)
 

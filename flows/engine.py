@@ -21,6 +21,7 @@ from pathlib import Path
 from enrich.errors import ConfigError, LeadpipeError
 from flows import progress
 from flows.config import Settings, load_or_create_secret
+from flows import preflight
 from flows.context import Registries, RunContext, pending_addresses
 from flows.stages import PIPELINE, STAGES, Stage
 from sinks import database, faults, ledger, runs, state
@@ -117,6 +118,6 @@ def _record_timezone(con, zone: str) -> None:
 def _check_secret(con, secret: bytes, settings: Settings) -> None:
     try:
         state.check_secret(con, secret)
-    except ValueError as exc:
-        raise ConfigError(f"{settings.db}: {exc}, not {settings.secret_path}; run as the user (or with the "
-                          "config_dir / LEADPIPE_CONFIG_DIR) that built it") from None
+    except ValueError:
+        raise preflight.other_key(settings, f"its keyed hashes were made with another secret.key, not "
+                                  f"{settings.secret_path}") from None

@@ -1,14 +1,17 @@
 """What a command checks before it starts anything: one line, exit 1, and nothing created.
 
-A typo in ``--db``, ``--logs`` or ``--out`` is found here, before Prefect
-starts, before a lock or a folder is made: only ``run``, ``ingest`` and
-``demo`` may create a database, and only once their inputs are known to exist.
+A typo in ``--db``, ``--logs`` or ``--out``, or another user's ``secret.key``,
+is found here, before Prefect starts, before a lock, a folder or a key is made:
+only ``run``, ``ingest`` and ``demo`` may create a database, and only once
+their inputs are known to exist.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,8 +19,8 @@ from zoneinfo import ZoneInfo
 from enrich.downloads import expand_templates
 from enrich.errors import ConfigError
 from enrich.weblogs import expand_locations
-from flows.config import Settings
-from sinks.files import private_dir
+from flows.config import Settings, load_or_create_secret
+from sinks import state
 
 #: The commands that may create the database they are given.
 CREATING = frozenset({"run", "ingest", "demo"})
@@ -49,19 +52,58 @@ def database_path(settings: Settings, creates: bool) -> Path:
 
 
 def writable_folder(path: Path, option: str) -> Path:
-    """Create ``path`` (0700, missing levels too) and prove a file can be written in it.
+    """Prove that ``path`` can be created and written, without creating it: a file is made and removed
+    in its nearest existing folder.
 
     Raises:
-        ConfigError: the folder cannot be created or written (one line, naming ``option``).
+        ConfigError: that folder cannot be written, or a level of ``path`` is a file (one line,
+            naming ``option``).
     """
+    existing = path.expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {path}: {existing} is a file, not a folder")
     try:
-        private_dir(path)
-        fd, probe = tempfile.mkstemp(prefix=".leadpipe-probe-", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".leadpipe-probe-", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise ConfigError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
     return path
+
+
+def output_file(path: Path, option: str) -> Path:
+    """A file a command will write (``subject-export --out``): not a folder, in a folder that can be written.
+
+    Raises:
+        ConfigError: one line naming ``option``.
+    """
+    if path.expanduser().is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give the file to write")
+    writable_folder(path.expanduser().parent, option)
+    return path
+
+
+def secret_key(settings: Settings, db: Path) -> None:
+    """The database was built with the ``secret.key`` this command would use (read, never created here).
+
+    Raises:
+        ConfigError: the database records a key and ``config_dir`` holds none, or another one.
+    """
+    recorded = state.recorded_fingerprint(db) if db.exists() else None
+    if recorded is None:
+        return
+    if not settings.secret_path.exists():
+        raise other_key(settings, f"there is no secret.key in {settings.config_dir}")
+    if not hmac.compare_digest(state.secret_fingerprint(load_or_create_secret(settings)), recorded):
+        raise other_key(settings, f"its keyed hashes were made with another secret.key, not {settings.secret_path}")
+
+
+def other_key(settings: Settings, what: str) -> ConfigError:
+    """The one line for a database built with another key than this command's."""
+    return ConfigError(f"{settings.db}: {what}; run as the user (or with the config_dir / LEADPIPE_CONFIG_DIR) "
+                       "that built it")
 
 
 def inputs(settings: Settings) -> None:
@@ -87,6 +129,7 @@ def check(settings: Settings, command: str, *, creates: bool | None = None, read
     were found, so a failed check leaves nothing behind.
     """
     db = database_path(settings, command in CREATING if creates is None else creates)
+    secret_key(replace(settings, db=db), db)
     if reads_inputs:
         inputs(settings)
     writable_folder(db.parent, "--db")  # the run's lock and working copy go beside the file

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -83,3 +84,14 @@ def check_secret(con: duckdb.DuckDBPyConnection, secret: bytes) -> bool:
         return False
     con.execute("INSERT INTO pipeline_state VALUES (?, ?, current_timestamp)", [SECRET_KEY, mine])
     return True
+
+
+def recorded_fingerprint(db: Path) -> str | None:
+    """The secret fingerprint a published database file records, read without writing anything;
+    None when it records none (new, older than fingerprints) or cannot be read here."""
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            found = con.execute("SELECT value FROM pipeline_state WHERE key = ?", [SECRET_KEY]).fetchall()
+    except duckdb.Error:
+        return None
+    return found[0][0] if found else None

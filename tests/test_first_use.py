@@ -82,7 +82,8 @@ def test_the_demo_then_every_mistake_on_a_fresh_clone(clone, tmp_path):
 
     other_user = _leadpipe(clone, "subject-export", "--email", "someone@example.fi", "--db", db,
                            config_dir=tmp_path / "another-config")
-    assert other_user.returncode == 1 and "another secret.key" in other_user.stderr
+    assert other_user.returncode == 1 and "there is no secret.key" in other_user.stderr
+    assert not (tmp_path / "another-config").exists()  # nor is a key made for the wrong folder
 
 
 @pytest.mark.skipif(not DUCKDB_CLI.exists(), reason="the duckdb-cli package (the test extra) is not installed")

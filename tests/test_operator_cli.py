@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows import __version__, engine
 from flows.cli import app
-from flows.config import env_name, load_settings
+from flows.config import env_name, load_or_create_secret, load_settings
 from sinks import database
 from tests.conftest import combined, write_log
 
@@ -173,6 +173,7 @@ def test_another_secret_key_is_refused_instead_of_finding_nobody(contact_db, tmp
     assert found.exit_code == 0
     assert json.loads(found.stdout)["contacts"]  # e-mail case never matters
     monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(tmp_path / "another-user"))
+    load_or_create_secret(load_settings({}, None))  # another user, with a key of their own
     for args in (["subject-export", "--email", "maija.meikalainen@kalliodata.fi"], ["forget", "--ip", "192.0.2.1"],
                  ["report"]):
         result = _invoke(*args, "--db", contact_db)
@@ -280,3 +281,48 @@ def test_serve_checks_its_options_when_it_starts_not_at_the_first_night(tmp_path
                   env={"LEADPIPE_CONFIG_DIR": str(config_dir)})
     assert result.returncode == 1 and "matches no file" in _one_line(result.stderr)
     assert not (config_dir / "prefect").exists()  # no Prefect server was started
+
+
+def test_a_misspelt_config_dir_creates_no_key_and_no_folder(contact_db, tmp_path, monkeypatch):
+    misspelt = tmp_path / "confg"
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(misspelt))
+    for args in (["subject-export", "--email", "maija.meikalainen@kalliodata.fi"],
+                 ["report", "--report-dir", tmp_path / "new-reports"]):
+        result = _invoke(*args, "--db", contact_db)
+        assert result.exit_code == 1 and "there is no secret.key in" in _one_line(result.stderr)
+    assert not misspelt.exists() and not (tmp_path / "new-reports").exists()
+
+
+def test_a_refused_run_creates_no_report_or_database_folder(tmp_path):
+    db = tmp_path / "new" / "leads.duckdb"
+    with database.exclusive(tmp_path / "held.duckdb"):
+        pass
+    result = _invoke("run", "--db", db, "--report-dir", tmp_path / "reports-new", "--logs", tmp_path / "x*.log",
+                     "--offline")
+    assert result.exit_code == 1
+    assert not (tmp_path / "new").exists() and not (tmp_path / "reports-new").exists()
+
+
+@pytest.mark.parametrize("out, words", [("/proc/leadpipe-nope/x.json", "cannot write there"), (".", "is a folder")])
+def test_subject_export_checks_its_out_file_before_it_starts(contact_db, out, words):
+    before = contact_db.read_bytes()
+    result = _invoke("subject-export", "--email", "maija.meikalainen@kalliodata.fi", "--out", out, "--db", contact_db)
+    assert result.exit_code == 1 and words in _one_line(result.stderr)
+    assert contact_db.read_bytes() == before
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line_naming_the_option(tmp_path):
+    odd = os.fsdecode(bytes(tmp_path) + b"/log\x1b]0;TITLE\x07\x9b31m.log")
+    Path(odd).write_text(combined() + "\n")
+    result = _invoke("run", "--db", tmp_path / "leads.duckdb", "--logs", str(tmp_path / "log*"), "--offline")
+    assert result.exit_code == 1
+    line = _one_line(result.stderr)
+    assert "--logs" in line and "not UTF-8" in line and "\x1b" not in line and "\x9b" not in line
+
+
+def test_a_file_named_like_a_glob_is_that_file(tmp_path):
+    literal = tmp_path / "[x]access.log"
+    literal.write_text(combined() + "\n")
+    result = _invoke("ingest", "--db", tmp_path / "leads.duckdb", "--logs", literal)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["pageviews"] == 1
