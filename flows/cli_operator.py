@@ -78,3 +78,29 @@ def object_(
     setup_logging(verbose)
     kind, value = _subject(**{"email": email, "business-id": business_id})
     _one_operation("object", [_privacy_stage("object", kind, value)], db, config)
+
+
+secret_app = typer.Typer(help="The keyed-hash secret (config_dir/secret.key) the database was built with.",
+                         no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+
+
+@secret_app.command("adopt")
+def secret_adopt(
+    lost: Annotated[bool, typer.Option("--the-old-key-is-lost", help="Say that you know what this means.")] = False,
+    db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Make this config dir's secret.key the database's, when the one it was built with is lost.
+
+    Everything keyed with the lost key — visitors, e-mail keys, the line ledger — can then no longer be
+    found by address or e-mail: erasure and access requests reach it only through retention, and log
+    lines read before count again. Restore the old secret.key from a backup instead if you can.
+    """
+    from flows import commands
+    from sinks.state import ADOPT_SECRET
+
+    setup_logging(verbose)
+    if not lost:
+        _fail(LeadpipeError("a database's secret is replaced only when the old one is lost: "
+                            "say so with --the-old-key-is-lost (see --help)"))
+    _one_operation(ADOPT_SECRET, [commands.adopt_secret], db, config)

@@ -179,3 +179,11 @@ def import_register(path: Path, batch_size: int = 10_000) -> Stage:
         return import_bulk(ctx.con, path, ctx.scratch, ctx.secret, ctx.run_id, ctx.now(), batch_size)
 
     return register_import
+
+
+def adopt_secret(ctx: RunContext) -> dict:
+    """The stage of ``leadpipe secret adopt``: the engine recorded this run's key as the database's
+    (the old one is lost); the act is in the audit log."""
+    with database.transaction(ctx.con):
+        erasure.audit(ctx.con, "adopt-secret", None, {"secret_key": str(ctx.settings.secret_path)}, ctx.now())
+    return {"secret_adopted": str(ctx.settings.secret_path)}

@@ -75,10 +75,12 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         secret = load_or_create_secret(settings)
         with database.working_copy(db, settings.memory_limit, lambda: compact[0],
                                    temp_directory=scratch / "duckdb") as con:
-            with database.transaction(con):  # an older version's unkeyed ledger: keyed before anything else
+            with database.transaction(con):
+                # another key would make every keyed lookup miss: checked before anything is keyed with it
+                _check_secret(con, secret, settings, adopt=command == state.ADOPT_SECRET)
+                # an older version's unkeyed ledger: keyed before anything else
                 compact[0] = ledger.key_legacy_entries(con, secret, datetime.now(timezone.utc)) > 0
                 _record_timezone(con, settings.timezone)  # the days views, reports and totals count
-                _check_secret(con, secret, settings)  # another key would make every keyed lookup miss
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
                              Registries.for_run(settings, scratch), pending_addresses(settings),
                              progress=progress.current())
@@ -115,9 +117,9 @@ def _record_timezone(con, zone: str) -> None:
         raise ConfigError(f"timezone: {exc}") from None
 
 
-def _check_secret(con, secret: bytes, settings: Settings) -> None:
+def _check_secret(con, secret: bytes, settings: Settings, adopt: bool) -> None:
     try:
-        state.check_secret(con, secret)
+        state.check_secret(con, secret, adopt)
     except ValueError:
         raise preflight.other_key(settings, f"its keyed hashes were made with another secret.key, not "
                                   f"{settings.secret_path}") from None

@@ -103,7 +103,7 @@ def secret_key(settings: Settings, db: Path) -> None:
 def other_key(settings: Settings, what: str) -> ConfigError:
     """The one line for a database built with another key than this command's."""
     return ConfigError(f"{settings.db}: {what}; run as the user (or with the config_dir / LEADPIPE_CONFIG_DIR) "
-                       "that built it")
+                       "that built it (a lost key: leadpipe secret adopt)")
 
 
 def inputs(settings: Settings) -> None:
@@ -129,7 +129,8 @@ def check(settings: Settings, command: str, *, creates: bool | None = None, read
     were found, so a failed check leaves nothing behind.
     """
     db = database_path(settings, command in CREATING if creates is None else creates)
-    secret_key(replace(settings, db=db), db)
+    if command != state.ADOPT_SECRET:
+        secret_key(replace(settings, db=db), db)
     if reads_inputs:
         inputs(settings)
     writable_folder(db.parent, "--db")  # the run's lock and working copy go beside the file

@@ -63,21 +63,32 @@ def secret_fingerprint(secret: bytes) -> str:
     return hmac.new(secret, b"leadpipe: the keyed-hash secret of this database", hashlib.sha256).hexdigest()
 
 
-def check_secret(con: duckdb.DuckDBPyConnection, secret: bytes) -> bool:
+#: The one command that may give a database a new key (``leadpipe secret adopt``): the old one is lost.
+ADOPT_SECRET = "secret adopt"
+
+
+def check_secret(con: duckdb.DuckDBPyConnection, secret: bytes, adopt: bool = False) -> bool:
     """Record the fingerprint of ``secret`` on first use; afterwards, accept only the same key.
 
     Every keyed hash in the database (visitor keys, e-mail keys, the line ledger) was made with one
     key. With another one, a privacy request would silently find nothing and a run would count every
     visitor and line again, so a different key is refused.
 
+    With ``adopt``, ``secret`` replaces the recorded key (the old one is lost: what was keyed with it
+    can no longer be found by address or e-mail).
+
     Returns:
-        True when the fingerprint was recorded now (a new database, or one older than fingerprints).
+        True when the fingerprint was recorded now (a new database, one older than fingerprints, adopted).
 
     Raises:
         ValueError: the database was built with another key.
     """
     stored = con.execute("SELECT value FROM pipeline_state WHERE key = ?", [SECRET_KEY]).fetchall()
     mine = secret_fingerprint(secret)
+    if stored and adopt:
+        con.execute("UPDATE pipeline_state SET value = ?, updated_at = current_timestamp WHERE key = ?",
+                    [mine, SECRET_KEY])
+        return stored[0][0] != mine
     if stored:
         if not hmac.compare_digest(stored[0][0], mine):
             raise ValueError("its keyed hashes were made with another secret.key")

@@ -326,3 +326,17 @@ def test_a_file_named_like_a_glob_is_that_file(tmp_path):
     result = _invoke("ingest", "--db", tmp_path / "leads.duckdb", "--logs", literal)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["pageviews"] == 1
+
+
+def test_a_lost_key_is_replaced_only_on_purpose_and_audited(contact_db, tmp_path, monkeypatch):
+    import duckdb
+
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(tmp_path / "new-machine"))
+    assert "leadpipe secret adopt" in _one_line(_invoke("report", "--db", contact_db).stderr)
+    refused = _invoke("secret", "adopt", "--db", contact_db)
+    assert refused.exit_code == 1 and "--the-old-key-is-lost" in _one_line(refused.stderr)
+    adopted = _invoke("secret", "adopt", "--the-old-key-is-lost", "--db", contact_db)
+    assert adopted.exit_code == 0, adopted.stderr
+    assert _invoke("report", "--db", contact_db).exit_code == 0  # the new key is the database's now
+    with duckdb.connect(str(contact_db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'adopt-secret'").fetchall() == [(1,)]
