@@ -16,7 +16,7 @@ from enrich.errors import LeadpipeError
 from flows import __version__, preflight, progress
 from flows.config import REPO_ROOT, Settings, env_name, load_settings
 from flows.console import console, err, fail as _fail, print_summary, shown as _shown
-from flows.runtime import prepare_prefect, quiet_prefect, setup_logging, temporary_prefect_api
+from flows.runtime import prepare_prefect, quiet_prefect, setup_logging, stop_at_once_on_signals, temporary_prefect_api
 
 app = typer.Typer(
     name="leadpipe",
@@ -115,7 +115,7 @@ def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None,
     from sinks import database
 
     try:
-        with database.exclusive(settings.db, hand_over=True):
+        with database.exclusive(settings.db, hand_over=True), stop_at_once_on_signals(settings.db):
             prepare_prefect(settings, verbose)
             flow = {}
 
@@ -140,11 +140,12 @@ def _run_flow(settings: Settings, settings_overrides: dict, config: Path | None,
 def _run_stages(overrides: dict, config: Path | None, command: str, stage_names: list, *,
                 creates: bool | None = None) -> dict:
     from flows import engine
+    from sinks import database
 
     settings, _ = _checked(overrides, config, command, creates=creates, reads_inputs=command == "ingest",
                            report=command == "report")
     try:
-        with progress.shown():
+        with database.exclusive(settings.db, hand_over=True), stop_at_once_on_signals(settings.db), progress.shown():
             return engine.execute(settings, command, stage_names)
     except LeadpipeError as exc:
         _fail(exc)
@@ -295,8 +296,9 @@ def main() -> None:
                   highlight=False, soft_wrap=True)
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        err.print("leadpipe: interrupted")
         code = 130
+    if code == 130:  # Typer turns Ctrl-C into exit status 130, silently: the one line says why
+        err.print("leadpipe: interrupted", highlight=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 

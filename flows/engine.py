@@ -66,9 +66,8 @@ def execute(
 
 def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Stage], call: Call) -> dict:
     db = settings.db
-    for stale in db.parent.glob(f".leadpipe-{db.name}-*"):  # a killed run's downloads: nobody else's (we hold the lock)
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".leadpipe-{db.name}-", dir=db.parent))
+    database.discard_run_leftovers(db)  # a killed run's copy and downloads: nobody else's (we hold the lock)
+    scratch = Path(tempfile.mkdtemp(prefix=database.scratch_prefix(db), dir=db.parent))
     compact = [False]  # asked for by the run's stages, or by re-keying an older database's ledger
     publishing = None  # its row, from the end of the last stage until the published file is in place
     try:

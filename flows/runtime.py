@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -162,3 +163,30 @@ def temporary_prefect_api(
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def stop_at_once_on_signals(db: Path) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a run of ``db``: the run stops at once, like a kill, and says so.
+
+    A killed run is safe at any point (the published database is replaced only by an atomic rename;
+    ``tests/test_crash.py``): so the run is not unwound through DuckDB, Prefect and its temporary API
+    (which turn an interrupt into a failed query, a crashed flow and retries to a server that is
+    gone) but ended here — its private working copy removed, one line, exit 130 (SIGINT) or 143
+    (SIGTERM). The lock goes with the process; the temporary API dies with its parent.
+    """
+    from sinks.database import discard_run_leftovers
+
+    def stop(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):
+            discard_run_leftovers(db)
+        shown = "\x1b[?25h\n" if sys.stderr.isatty() else ""  # a progress display hid the cursor
+        os.write(2, f"{shown}leadpipe: interrupted; the published database is as it was\n".encode())
+        os._exit(128 + signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -251,6 +251,28 @@ def clone_file(source: Path, target: Path) -> str:
             os.close(fd)
 
 
+def discard_working_copy(db: Path) -> None:
+    """What a run of ``db`` leaves while it works: its copy, the copy's WAL, a half-written compaction
+    (which holds pre-erasure rows). Only for the holder of :func:`exclusive`."""
+    work = work_path(db)
+    for leftover in (work, work.with_name(work.name + ".wal"), work.with_name(work.name + ".compact")):
+        leftover.unlink(missing_ok=True)
+
+
+def scratch_prefix(db: Path) -> str:
+    """The name every private scratch folder of a run of ``db`` starts with (beside ``db``)."""
+    return f".leadpipe-{db.name}-"
+
+
+def discard_run_leftovers(db: Path) -> None:
+    """Everything a run of ``db`` leaves while it works or when it is killed: the working copy (see
+    :func:`discard_working_copy`) and its scratch folders (downloads, DuckDB's spill files).
+    Only for the holder of :func:`exclusive`."""
+    discard_working_copy(db)
+    for scratch in db.parent.glob(scratch_prefix(db) + "*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def working_copy(
     db: Path, memory_limit: str | None = None, compact_when: Callable[[], bool] | None = None,
@@ -267,9 +289,7 @@ def working_copy(
     if db.exists() and db.is_dir():
         raise ConfigError(f"--db {db} is a directory")
     work = work_path(db)
-    # A killed run's copy, its WAL and a half-written compaction (which holds pre-erasure rows) go first.
-    for leftover in (work, work.with_name(work.name + ".wal"), work.with_name(work.name + ".compact")):
-        leftover.unlink(missing_ok=True)
+    discard_working_copy(db)  # a killed run's copy, its WAL and a half-written compaction go first
     if db.exists():
         clone_file(db, work)
     con = connect(work, memory_limit, temp_directory)

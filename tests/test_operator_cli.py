@@ -340,3 +340,31 @@ def test_a_lost_key_is_replaced_only_on_purpose_and_audited(contact_db, tmp_path
     assert _invoke("report", "--db", contact_db).exit_code == 0  # the new key is the database's now
     with duckdb.connect(str(contact_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'adopt-secret'").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("signum, status", [(2, 130), (15, 143)])
+def test_an_interrupted_run_stops_at_once_says_so_and_leaves_the_database_as_it_was(tmp_path, signum, status):
+    """Ctrl-C (or SIGTERM) mid-run: stopped like a kill (safe anywhere, tests/test_crash.py), not unwound
+    through DuckDB and Prefect; the working copy goes, the published file stays, one line says so."""
+    import time
+
+    db = tmp_path / "leads.duckdb"
+    env = {"LEADPIPE_CONFIG_DIR": str(tmp_path / "config")}
+    assert _cli("ingest", "--db", db, "--logs", write_log(tmp_path / "a.log", [combined()]), env=env).returncode == 0
+    before = db.read_bytes()
+    fifo = tmp_path / "endless.log"
+    os.mkfifo(fifo)  # a log nobody writes: the run waits in its reading stage
+    run = subprocess.Popen([*LEADPIPE, "ingest", "--db", str(db), "--logs", str(fifo)], cwd=ROOT, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env})
+    deadline = time.monotonic() + 60
+    while not database.work_path(db).exists():
+        assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=10)
+    assert run.returncode == status
+    assert stderr.strip().splitlines()[-1] == "leadpipe: interrupted; the published database is as it was"
+    assert "Traceback" not in stderr
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".leads")) == [".leads.duckdb.lock"]
