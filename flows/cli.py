@@ -208,9 +208,10 @@ def enrich(db: DbOpt = None, offline: OfflineOpt = False, config: ConfigOpt = No
 def report(
     db: DbOpt = None,
     since: Annotated[Optional[str], typer.Option(
-        "--since", metavar="YYYY-MM-DD", help="First day of the report; default 29 days before --until.")] = None,
+        "--since", metavar="YYYY-MM-DD",
+        help=_env("First day of the report; default 29 days before --until.", "since"))] = None,
     until: Annotated[Optional[str], typer.Option(
-        "--until", metavar="YYYY-MM-DD", help="Last day of the report; default yesterday.")] = None,
+        "--until", metavar="YYYY-MM-DD", help=_env("Last day of the report; default yesterday.", "until"))] = None,
     report_dir: ReportOpt = None,
     config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:

@@ -123,7 +123,9 @@ def _block(cidr: str) -> str:
 def classify_network(cidr: str, kind: str | None, clear: bool = False) -> Stage:
     """A stage that records the operator's kind for a CIDR block — or, with ``clear``, removes it — and
     re-attributes visits."""
-    if clear == (kind is not None):
+    if clear and kind is not None:
+        raise ConfigError("give a kind or --clear, not both")
+    if not clear and kind is None:
         raise ConfigError(f"give a kind ({', '.join(KINDS)}) or --clear")
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}")

@@ -65,7 +65,8 @@ def print_summary(stats: dict, settings: Settings) -> None:
         held_now = snapshot_summary(con, settings.timezone)
     counts, daily = held_now["tables"], held_now["days"]
     leads = stats.get("top_leads", [])  # the report's own rows: the score is computed once per run
-    held = Table(title=shown(db), header_style="bold")
+    console.print(Text.assemble("\n", ("database ", "bold"), shown(db)), soft_wrap=True)  # a path, never wrapped
+    held = Table(title="what it holds", header_style="bold")
     held.add_column("table")
     held.add_column("rows", justify="right")
     for name, n in counts.items():

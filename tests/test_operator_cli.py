@@ -232,6 +232,7 @@ def test_help_names_each_options_environment_variable():
 def test_reports_since_describes_the_report():
     text = _invoke("report", "--help").stdout
     assert "First day of the report" in text and "to load" not in text
+    assert "LEADPIPE_SINCE" in text and "LEADPIPE_UNTIL" in text
 
 
 def test_version():
