@@ -48,7 +48,11 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     env = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     if command == "test":
-        args = [str(BIN / "python"), "-m", "pytest", *rest]
+        # One worker per core (pytest-xdist), each test module on one worker: its module fixtures
+        # (a Prefect server, a registry) are started once. "-n 0" runs in one process.
+        parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) else [
+            "--numprocesses", "auto", "--dist", "loadfile"]
+        args = [str(BIN / "python"), "-m", "pytest", *parallel, *rest]
     elif command == "demo":
         args = [str(BIN / "leadpipe"), "demo", *rest]
     else:
