@@ -36,15 +36,15 @@ def networks_import(
     file: Annotated[Path, typer.Argument(help="CSV: cidr (or start,end), organisation[, business_id, kind, country].")],
     source: SourceOpt = "operator",
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Let a re-import remove more than half of the list (their visits lose their network).")
+        "--replace", help="Let a re-import remove half of the list or more (their visits lose their network).")
     ] = False,
     db: DbOpt = None, config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Load a network→organisation list; it is tried before the RDAP cache.
 
     Importing the same file (same --source) again replaces its rows: ranges it no longer holds are
-    removed and their visits re-attributed — only when no row was rejected, and more than half of the
-    list only with --replace. A bad row (block, kind, Business ID check digit...) is rejected with its
+    removed and their visits re-attributed — only when no row was rejected, and half of the list or more
+    only with --replace. A bad row (block, kind, Business ID check digit...) is rejected with its
     line number; a private or reserved range is stored with a warning.
     """
     from flows import commands

@@ -60,6 +60,8 @@ def subject_export(
     """Everything held about a subject, as JSON (the right of access)."""
     setup_logging(verbose)
     kind, value = _subject(**{"email": email, "ip": ip, "visitor-key": visitor_key, "business-id": business_id})
+    if out == Path("-"):  # the usual name of standard output
+        out = None
     if out is not None:
         try:
             preflight.output_file(out, "--out")

@@ -72,7 +72,7 @@ def import_network_list(path: Path, source: str, replace: bool = False) -> Stage
     is ever there (private addresses are never attributed), so it can match nothing.
 
     Rows of the list's earlier import that the file no longer holds are removed only when no row was
-    rejected, and more than half of the list (or all of it) only with ``replace``: their visits lose
+    rejected, and half of the list or more only with ``replace``: their visits lose
     their network, which no later import gives back (addresses are not stored).
     """
 

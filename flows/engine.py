@@ -22,6 +22,7 @@ from enrich.errors import ConfigError, LeadpipeError
 from flows import progress
 from flows.config import Settings, load_or_create_secret
 from flows import preflight
+from flows.runtime import PUBLISHING
 from flows.context import Registries, RunContext, pending_addresses
 from flows.stages import PIPELINE, STAGES, Stage
 from sinks import database, faults, ledger, runs, state
@@ -92,6 +93,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
             ctx.stats["compacted"] = compact[0]  # whether publishing rewrites the whole file
             runs.finish_run(con, ctx.run_id, "success", ctx.stats)
             publishing = ctx.progress.stage("publishing")  # leaving the block: checkpoint, compaction, rename
+            PUBLISHING.start()  # a Ctrl-C now waits until the file and the pending addresses are both in place
         # Published: what the run settled may leave the pending file (a kill before this keeps it there).
         ctx.pending.save(datetime.now(timezone.utc))
         publishing.finish()
@@ -107,6 +109,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         raise LeadpipeError(reason) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        PUBLISHING.end()
 
 
 def _record_timezone(con, zone: str) -> None:

@@ -43,7 +43,7 @@ def database_path(settings: Settings, creates: bool) -> Path:
             raise ConfigError(f"--db {db}: no permission to read and write it")
         with db.open("rb") as handle:
             header = handle.read(12)
-        if header and header[8:12] != b"DUCK":  # DuckDB's magic bytes
+        if header[8:12] != b"DUCK":  # DuckDB's magic bytes (an empty file has none)
             raise ConfigError(f"--db {db} is not a DuckDB database; give the analysts' .duckdb file")
         return db
     if not creates:
@@ -79,9 +79,14 @@ def output_file(path: Path, option: str) -> Path:
     Raises:
         ConfigError: one line naming ``option``.
     """
-    if path.expanduser().is_dir():
+    target = path.expanduser()
+    if target.is_dir():
         raise ConfigError(f"{option} {path} is a folder; give the file to write")
-    writable_folder(path.expanduser().parent, option)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # a device (/dev/full), a pipe or a link: never replaced by a private file
+        raise ConfigError(f"{option} {path} is not a regular file; give a new file's name, or leave --out out "
+                          "for standard output")
+    writable_folder(target.parent, option)
     return path
 
 
@@ -91,7 +96,10 @@ def secret_key(settings: Settings, db: Path) -> None:
     Raises:
         ConfigError: the database records a key and ``config_dir`` holds none, or another one.
     """
-    recorded = state.recorded_fingerprint(db) if db.exists() else None
+    try:
+        recorded = state.recorded_fingerprint(db) if db.exists() else None
+    except ValueError as exc:
+        raise ConfigError(f"--db {db} cannot be opened as a DuckDB database ({exc})") from None
     if recorded is None:
         return
     if not settings.secret_path.exists():

@@ -165,6 +165,33 @@ def temporary_prefect_api(
             server.wait(timeout=20)
 
 
+def _say_and_exit(signum: int, what: str) -> None:
+    shown = "\x1b[?25h\n" if sys.stderr.isatty() else ""  # a progress display hid the cursor
+    os.write(2, f"{shown}leadpipe: interrupted; {what}\n".encode())
+    os._exit(128 + signum)
+
+
+class _Publishing:
+    """From the end of a run's last stage until the published file and the private pending-address
+    file are both in place, Ctrl-C and SIGTERM wait: stopping between the two would leave a published
+    night whose addresses never get a network."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.signum: int | None = None
+
+    def start(self) -> None:
+        self.active = True
+
+    def end(self) -> None:
+        self.active, signum, self.signum = False, self.signum, None
+        if signum:
+            _say_and_exit(signum, "after the run was published")
+
+
+PUBLISHING = _Publishing()
+
+
 @contextlib.contextmanager
 def stop_at_once_on_signals(db: Path) -> Iterator[None]:
     """Ctrl-C or SIGTERM during a run of ``db``: the run stops at once, like a kill, and says so.
@@ -178,11 +205,12 @@ def stop_at_once_on_signals(db: Path) -> Iterator[None]:
     from sinks.database import discard_run_leftovers
 
     def stop(signum: int, frame: object) -> None:
+        if PUBLISHING.active:  # the rename and the pending file go together: stopped when both are done
+            PUBLISHING.signum = PUBLISHING.signum or signum
+            return
         with contextlib.suppress(Exception):
             discard_run_leftovers(db)
-        shown = "\x1b[?25h\n" if sys.stderr.isatty() else ""  # a progress display hid the cursor
-        os.write(2, f"{shown}leadpipe: interrupted; the published database is as it was\n".encode())
-        os._exit(128 + signum)
+        _say_and_exit(signum, "the published database is as it was")
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -292,7 +292,11 @@ def working_copy(
     discard_working_copy(db)  # a killed run's copy, its WAL and a half-written compaction go first
     if db.exists():
         clone_file(db, work)
-    con = connect(work, memory_limit, temp_directory)
+    try:
+        con = connect(work, memory_limit, temp_directory)
+    except BaseException:  # a damaged file: its copy goes too
+        discard_working_copy(db)
+        raise
     try:
         yield con
         con.execute("CHECKPOINT")
@@ -328,7 +332,10 @@ def open_snapshot(db: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published snapshot (what analysts use)."""
     if not db.exists():
         raise ConfigError(f"no database at {db}; run 'leadpipe run' or 'leadpipe demo' first")
-    return configure(duckdb.connect(str(db), read_only=True))
+    try:
+        return configure(duckdb.connect(str(db), read_only=True))
+    except duckdb.Error as exc:
+        raise ConfigError(f"--db {db} cannot be opened as a DuckDB database ({str(exc).splitlines()[0]})") from None
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:

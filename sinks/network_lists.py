@@ -42,11 +42,11 @@ def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects:
     An erased sole trader stays erased, whatever the list still says.
 
     Rows of the earlier import that the file no longer holds are removed only when no row of the file
-    was rejected (a rejected row may be the very range, mistyped: ``kept`` counts them), and more than
-    half of the list only with ``replace``. Removing a row takes its visits' network away for good.
+    was rejected (a rejected row may be the very range, mistyped: ``kept`` counts them), and half of the
+    list or more only with ``replace``. Removing a row takes its visits' network away for good.
 
     Raises:
-        WouldEmptyList: without ``replace``, the file would remove more than half of the list.
+        WouldEmptyList: without ``replace``, the file would remove half of the list or more.
 
     Returns:
         ``stored``, ``removed`` (rows of the list's earlier import it no longer holds), ``kept``,
@@ -72,7 +72,7 @@ def store_list(con: duckdb.DuckDBPyConnection, networks: list[Network], rejects:
         kept = 0
         if stale and rejects:
             stale, kept = [], len(stale)
-        elif stale and not replace and 2 * len(stale) > before:
+        elif stale and not replace and 2 * len(stale) >= before:
             raise WouldEmptyList(f"it would remove {len(stale)} of the list's {before} rows, and their visits' "
                                  "network with them (for good); check the file, or import it with --replace")
         moved = _drop_networks(con, stale, now)

@@ -39,6 +39,8 @@ class PendingAddresses:
         self._dirty = False
 
     def _read(self) -> dict[str, dict]:
+        # A write cut short (a kill) left raw addresses in its temporary file: they expire with it.
+        self.path.with_suffix(".tmp").unlink(missing_ok=True)
         try:  # never through a symlink: someone else's file is not ours to read
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, encoding="utf-8") as handle:

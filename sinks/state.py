@@ -99,10 +99,18 @@ def check_secret(con: duckdb.DuckDBPyConnection, secret: bytes, adopt: bool = Fa
 
 def recorded_fingerprint(db: Path) -> str | None:
     """The secret fingerprint a published database file records, read without writing anything;
-    None when it records none (new, older than fingerprints) or cannot be read here."""
+    None when it records none (older than fingerprints).
+
+    Raises:
+        ValueError: the file cannot be opened as a DuckDB database (empty, cut short, damaged).
+    """
     try:
-        with duckdb.connect(str(db), read_only=True) as con:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    with con:
+        try:
             found = con.execute("SELECT value FROM pipeline_state WHERE key = ?", [SECRET_KEY]).fetchall()
-    except duckdb.Error:
-        return None
+        except duckdb.CatalogException:  # a database older than pipeline_state
+            return None
     return found[0][0] if found else None

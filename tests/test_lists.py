@@ -229,19 +229,21 @@ def test_networks_classify_clear_removes_the_override_and_reattributes(db, tmp_p
 
 def test_a_reimport_of_a_corrected_list_replaces_its_rows(db, tmp_path):
     ours, other = tmp_path / "ours.csv", tmp_path / "other.csv"
+    third = "195.148.0.0/24,Kolmas Oy,,company\n"  # a list of three: a corrected file drops one
     _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n"
-            f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n")
+            f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n" + third)
     _import(db, other, HEADER + "80.248.161.0/24,Turun Teräs Oyj,,company\n")
     assert _visit_companies(db) == [(METSA,), (KALLIO,)]
-    stats = _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n")
-    assert (stats["networks_imported"], stats["networks_removed"]) == (1, 1)
-    assert _rows(db, "SELECT cidr FROM networks ORDER BY cidr") == [("185.213.44.0/24",), ("80.248.161.0/24",)]
+    stats = _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n" + third)
+    assert (stats["networks_imported"], stats["networks_removed"]) == (2, 1)
+    assert _rows(db, "SELECT cidr FROM networks ORDER BY cidr") == [
+        ("185.213.44.0/24",), ("195.148.0.0/24",), ("80.248.161.0/24",)]
     # the removed row's visits have no other network holding them: no network, no company
     assert _rows(db, "SELECT DISTINCT network_id, company_id FROM visits ORDER BY ALL") == [
         ("operator:185.213.44.0-185.213.44.255", KALLIO), (None, None)]
     # the same file as a licensed list is another list: the operator's rows stay
     assert _import(db, ours, source="licensed")["networks_removed"] == 0
-    assert _rows(db, "SELECT count(*) FROM networks WHERE source = 'operator'") == [(2,)]
+    assert _rows(db, "SELECT count(*) FROM networks WHERE source = 'operator'") == [(3,)]
 
 
 def test_a_reimport_with_a_mistyped_row_removes_nothing(db, tmp_path):
@@ -276,3 +278,14 @@ def test_a_list_saved_by_excel_on_windows_is_read(db, tmp_path):
     stats = _stats(_invoke("networks", "import", latin, "--db", db))
     assert stats["networks_imported"] == 1
     assert _rows(db, "SELECT org_name FROM networks") == [("Metsä Logistics Ab",)]
+
+
+def test_a_reimport_that_would_remove_half_of_the_list_needs_replace(db, tmp_path):
+    """An Excel-filtered save keeps about half of a list: refused, not half the attribution gone."""
+    ours = tmp_path / "ours.csv"
+    _import(db, ours, HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n"
+            f"193.166.220.0/24,Metsä Logistics Ab,{METSA},company\n")
+    ours.write_text(HEADER + f"185.213.44.0/24,Kalliodata Oy,{KALLIO},company\n")
+    result = _invoke("networks", "import", ours, "--db", db)
+    assert result.exit_code == 1 and "would remove 1 of the list's 2 rows" in result.stderr
+    assert _visit_companies(db) == [(METSA,), (KALLIO,)]

@@ -369,3 +369,59 @@ def test_an_interrupted_run_stops_at_once_says_so_and_leaves_the_database_as_it_
     assert "Traceback" not in stderr
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".leads")) == [".leads.duckdb.lock"]
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short"])
+def test_an_empty_or_cut_short_database_is_one_line_and_leaves_no_copy(contact_db, tmp_path, damage):
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(b"" if damage == "empty" else contact_db.read_bytes()[:5000])
+    for args in (["report"], ["load"], ["networks", "list"], ["ingest", "--logs", write_log(tmp_path / "a.log",
+                                                                                            [combined()])]):
+        result = _invoke(*args, "--db", damaged)
+        assert result.exit_code == 1, (args, result.output)
+        line = _one_line(result.stderr)
+        assert "DuckDB database" in line, line
+    assert not database.work_path(damaged).exists()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "symlink"])
+def test_subject_export_never_replaces_a_device_a_pipe_or_a_link(contact_db, tmp_path, kind):
+    target = tmp_path / "out.json"
+    if kind == "device":
+        target = Path("/dev/null")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        (tmp_path / "elsewhere.json").write_text("{}")
+        target.symlink_to(tmp_path / "elsewhere.json")
+    result = _invoke("subject-export", "--email", "maija.meikalainen@kalliodata.fi", "--out", target, "--db", contact_db)
+    assert result.exit_code == 1 and "is not a regular file" in _one_line(result.stderr)
+    assert Path("/dev/null").is_char_device() and (kind != "fifo" or not target.is_file())
+
+
+def test_subject_export_out_dash_is_standard_output(contact_db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("subject-export", "--email", "maija.meikalainen@kalliodata.fi", "--out", "-", "--db", contact_db)
+    assert result.exit_code == 0 and json.loads(result.stdout)["contacts"]
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_signal_while_publishing_waits_for_the_pending_addresses(tmp_path):
+    """Between the rename of the database and the write of the private pending-address file, a Ctrl-C
+    waits: stopping there would publish a night whose addresses never get a network."""
+    from flows.runtime import PUBLISHING, stop_at_once_on_signals
+
+    stopped: list[int] = []
+    with stop_at_once_on_signals(tmp_path / "leads.duckdb"):
+        PUBLISHING.start()
+        os.kill(os.getpid(), 2)  # handled at once, in this thread: deferred
+        assert PUBLISHING.signum == 2
+        import flows.runtime as runtime
+
+        original = runtime._say_and_exit
+        runtime._say_and_exit = lambda signum, what: stopped.append(signum)
+        try:
+            PUBLISHING.end()
+        finally:
+            runtime._say_and_exit = original
+    assert stopped == [2] and PUBLISHING.signum is None and not PUBLISHING.active
