@@ -12,6 +12,7 @@ from here.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Callable
@@ -38,6 +39,11 @@ def _positive(number: int) -> None:
 def _two_timeouts(numbers: tuple[float, ...]) -> None:
     if len(numbers) != 2:
         raise ValueError("expected two numbers of seconds (connect, read)")
+
+
+def _memory(limit: str) -> None:
+    if not re.fullmatch(r"(?i)\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*", limit):
+        raise ValueError("not an amount of memory such as 700MB or 2GB")
 
 
 def _zone(name: str) -> None:
@@ -88,7 +94,7 @@ class Settings:
     timezone: str = setting("Europe/Helsinki", check=_zone)  # the business's days: reports, windows, daily totals
     rdap_url: str = setting(DEFAULT_RDAP_URL)
     ytj_url: str = setting(DEFAULT_YTJ_URL)
-    memory_limit: str = setting("700MB")
+    memory_limit: str = setting("700MB", check=_memory)
     network_ttl_days: int = setting(30, check=_positive)
     rdap_min_interval: float = setting(1.0)  # seconds between two requests to one registry
     rdap_max_requests: int = setting(2000, check=_positive)  # per run; the rest of the addresses wait
@@ -168,10 +174,13 @@ def _parse_date(value: object) -> date:
     if isinstance(value, date):
         return value
     try:
-        return datetime.strptime(str(value), "%Y-%m-%d").date()
+        day = datetime.strptime(str(value), "%Y-%m-%d").date()
     except ValueError as exc:
         reason = str(exc) if "out of range" in str(exc) else "not a day (YYYY-MM-DD)"
         raise ValueError(reason) from None
+    if not 1970 <= day.year <= 9998:  # a window in any time zone, a day after it: still a date
+        raise ValueError("not a day leadpipe can hold (1970–9998)")
+    return day
 
 
 _PARSERS: dict[object, Callable[[object], Any]] = {

@@ -425,3 +425,13 @@ def test_a_signal_while_publishing_waits_for_the_pending_addresses(tmp_path):
         finally:
             runtime._say_and_exit = original
     assert stopped == [2] and PUBLISHING.signum is None and not PUBLISHING.active
+
+
+@pytest.mark.parametrize("env, words", [({"LEADPIPE_MEMORY_LIMIT": "lots"}, "not an amount of memory"),
+                                        ({"LEADPIPE_SINCE": "0001-01-01"}, "1970")])
+def test_settings_duckdb_or_the_window_cannot_hold_are_one_line_before_the_run(tmp_path, monkeypatch, env, words):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = _invoke("run", "--db", tmp_path / "leads.duckdb", "--offline")
+    assert result.exit_code == 1 and words in _one_line(result.stderr)
+    assert not (tmp_path / "leads.duckdb").exists()
