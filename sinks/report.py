@@ -110,6 +110,7 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
         row["new"] = row["company_id"] in new_ids
         row["ytj_url"] = YTJ_PAGE.format(business_id=row["business_id"]) if row["business_id"] else None
         row["last_visit_local"] = row["last_visit"].astimezone(zone).strftime("%-d.%-m.%Y %H:%M")
+        row["last_visit_csv"] = row["last_visit"].astimezone(zone).strftime("%d.%m.%Y %H:%M")  # Excel's fi-FI
         for key in ("top_pages", "referrers", "campaigns"):
             row[key] = list(row[key] or [])
     daily = con.execute(
@@ -195,23 +196,48 @@ def render_html(data: dict, generated_at: datetime) -> str:
     )
 
 
-CSV_COLUMNS = ["rank", "name", "business_id", "industry", "city", "website", "visits", "pageviews", "people",
-               "last_visit_local", "score", "reasons", "top_pages", "referrers", "campaigns", "new", "ytj_url"]
+#: The CSV's columns (keys of the report's rows) and the headers sales read in Excel.
+CSV_HEADERS = {
+    "rank": "Rank", "name": "Company", "business_id": "Business ID", "industry": "Industry", "city": "City",
+    "website": "Website", "visits": "Visits", "pageviews": "Pageviews", "people": "Visitors",
+    "last_visit_csv": "Last visit", "score": "Score", "reasons": "Why", "top_pages": "Top pages",
+    "referrers": "Referrers", "campaigns": "Campaigns", "new": "New", "ytj_url": "YTJ page",
+}
+CSV_COLUMNS = list(CSV_HEADERS)
+
+
+class _DecimalComma(float):
+    """A number as Finnish Excel reads it: ``12,5`` (the csv writer leaves numbers unquoted)."""
+
+    def __str__(self) -> str:
+        return format(float(self), "g").replace(".", ",")
+
+    __repr__ = __str__  # whichever the csv module asks for
+
+
+def _csv_value(value: object) -> object:
+    if isinstance(value, list):
+        return ", ".join(value)
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else _DecimalComma(value)
+    return value
 
 
 def write_csv(data: dict, path: Path) -> None:
-    """UTF-8 with BOM and semicolons: opens in Finnish Excel with ä and ö intact.
+    """A CSV that Finnish Excel opens as it should: UTF-8 with BOM (ä and ö intact), semicolons,
+    decimal commas (``12,5``) and ``dd.mm.yyyy hh:mm`` times, so numbers and dates are numbers and
+    dates; readable headers.
 
     Safe to open: every text cell is quoted, clean and never a formula (:func:`sinks.text.csv_cell`);
     numbers stay unquoted numbers.
     """
     with private_writer(path, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle, delimiter=";", quoting=csv.QUOTE_NONNUMERIC)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(CSV_HEADERS.values())
         for row in data["companies"]:
-            writer.writerow([csv_cell(", ".join(row[c]) if isinstance(row[c], list) else
-                                      ("yes" if row[c] is True else "" if row[c] is False else row[c]))
-                             for c in CSV_COLUMNS])
+            writer.writerow([csv_cell(_csv_value(row.get(c))) for c in CSV_COLUMNS])
 
 
 def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime) -> dict:

