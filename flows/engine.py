@@ -81,9 +81,11 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
                 # an older version's unkeyed ledger: keyed before anything else
                 compact[0] = ledger.key_legacy_entries(con, secret, datetime.now(timezone.utc)) > 0
                 _record_timezone(con, settings.timezone)  # the days views, reports and totals count
+            pending = pending_addresses(settings)
+            # A run killed between publishing and its pending file: kept if it was published, else dropped.
+            pending.settle(lambda run_id: runs.succeeded(con, run_id))
             ctx = RunContext(settings, con, runs.start_run(con, command), scratch, secret,
-                             Registries.for_run(settings, scratch), pending_addresses(settings),
-                             progress=progress.current())
+                             Registries.for_run(settings, scratch), pending, progress=progress.current())
             for stage in stages:
                 name, fn = (stage, STAGES[stage]) if isinstance(stage, str) else (stage.__name__, stage)
                 with ctx.progress.stage(name):
@@ -92,10 +94,12 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
             compact[0] = compact[0] or ctx.compact
             ctx.stats["compacted"] = compact[0]  # whether publishing rewrites the whole file
             runs.finish_run(con, ctx.run_id, "success", ctx.stats)
+            ctx.pending.prepare(datetime.now(timezone.utc), ctx.run_id)  # committed once the file is published
             publishing = ctx.progress.stage("publishing")  # leaving the block: checkpoint, compaction, rename
             PUBLISHING.start()  # a Ctrl-C now waits until the file and the pending addresses are both in place
-        # Published: what the run settled may leave the pending file (a kill before this keeps it there).
-        ctx.pending.save(datetime.now(timezone.utc))
+        faults.point("publish:after-rename")
+        # Published: the prepared pending file becomes the file (a kill before this: settled next run).
+        ctx.pending.commit()
         publishing.finish()
         return {**ctx.stats, "run_id": ctx.run_id, **ctx.outputs}
     except Exception as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,10 +25,11 @@ class PendingAddresses:
     budget or ``--offline`` must not cost a company its visits, nor keep an
     address for long. One file per database.
 
-    Changes are held in memory and written by :meth:`save`, which the run
-    calls after it has published the database: a run killed before that
-    leaves the file as the published database expects it (an erasure's
-    :meth:`drop` is written at once — privacy first).
+    Changes are held in memory, prepared beside the file before the run
+    publishes its database and committed after (:meth:`prepare`,
+    :meth:`commit`, :meth:`settle`): a run killed anywhere leaves the file
+    as the published database expects it (an erasure's :meth:`drop` is
+    written at once — privacy first).
     """
 
     def __init__(self, config_dir: Path, db: Path, days: int = 7):
@@ -91,22 +93,78 @@ class PendingAddresses:
             self._write(on_disk, now)
         return 1 if gone else 0
 
-    def save(self, now: datetime) -> None:
-        """Write what this run changed (after the database it belongs to is published)."""
-        if self._dirty:
-            self._write(self._entries(), now)
-            self._dirty = False
+    # A run changes the file in two steps around publishing its database: prepare() before the
+    # rename, commit() after it. A kill between the two leaves the prepared file, tagged with the
+    # run; the next run's settle() keeps it if that run was published and drops it if not.
 
-    def _write(self, entries: dict[str, dict], now: datetime) -> None:
+    def save(self, now: datetime) -> None:
+        """Write what changed at once (outside a run: both steps in one)."""
+        self.prepare(now, 0)
+        self.commit()
+
+    @property
+    def prepared_path(self) -> Path:
+        return self.path.with_suffix(".next")
+
+    def prepare(self, now: datetime, run_id: int) -> None:
+        """Before publishing: what this run leaves waiting, beside the file, tagged with ``run_id``."""
+        self.prepared_path.unlink(missing_ok=True)
+        if self._dirty:
+            self._write(self._entries(), now, self.prepared_path, {"run_id": run_id})
+
+    def commit(self) -> None:
+        """After publishing: the prepared file becomes the file (an empty one removes it)."""
+        try:
+            fd = os.open(self.prepared_path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            prepared = json.load(handle)
+        if prepared.get("entries"):
+            self._write_file(self.path, prepared["entries"])
+        else:
+            self.path.unlink(missing_ok=True)
+        self.prepared_path.unlink(missing_ok=True)
+        self._dirty = False
+
+    def settle(self, published: Callable[[int], bool]) -> bool:
+        """At a run's start: a file prepared by a run killed between publishing and :meth:`commit`
+        becomes the file when that run was published (``published(run_id)``), and goes when it was not.
+
+        Returns:
+            Whether a prepared file was found.
+        """
+        try:
+            fd = os.open(self.prepared_path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, encoding="utf-8") as handle:
+                run_id = json.load(handle).get("run_id")
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError, AttributeError):
+            run_id = None
+        if isinstance(run_id, int) and published(run_id):
+            self.commit()
+        else:
+            self.prepared_path.unlink(missing_ok=True)
+        self._held = None
+        return True
+
+    def _write(self, entries: dict[str, dict], now: datetime, path: Path | None = None,
+               tag: dict | None = None) -> None:
         cutoff = (now - timedelta(days=self.days)).isoformat()
         kept = [e for e in entries.values() if e.get("since", "") >= cutoff]
-        if not kept:
+        if tag is not None:  # a prepared file: written even when empty (committing it empties the file)
+            self._write_file(path or self.path, {**tag, "entries": kept})
+        elif not kept:
             self.path.unlink(missing_ok=True)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        else:
+            self._write_file(path or self.path, kept)
+
+    def _write_file(self, path: Path, content: object) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_suffix(".tmp")
         temporary.unlink(missing_ok=True)  # a leftover (or planted) file keeps its own mode: start afresh
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(kept, handle)
-        os.replace(temporary, self.path)
+            json.dump(content, handle)
+        os.replace(temporary, path)

@@ -29,3 +29,9 @@ def record_failure(con: duckdb.DuckDBPyConnection, command: str, error: str) -> 
     run_id = start_run(con, command)
     finish_run(con, run_id, "failed", {}, error)
     return run_id
+
+
+def succeeded(con: duckdb.DuckDBPyConnection, run_id: int) -> bool:
+    """Whether run ``run_id`` finished successfully in this database (and so was published)."""
+    return con.execute("SELECT count(*) FROM runs WHERE run_id = ? AND status = 'success'",
+                       [run_id]).fetchall()[0][0] > 0

@@ -210,3 +210,34 @@ def test_a_run_killed_before_publishing_keeps_what_waited(tmp_path, httpserver):
     stats = engine.execute(_settings(tmp_path, rdap_url=httpserver.url_for("/rdap")), "resolve", ["resolve"])
     assert stats["retried"] == 3 and not waiting.exists()
     assert _companies(tmp_path / "leads.duckdb") == [("Kalliodata Oy", 1), ("Mobiilitiimi Oy", 1)]
+
+
+@pytest.mark.parametrize("kill_at, published", [("publish:after-rename", True), ("publish:before-rename", False)])
+def test_a_run_killed_around_publishing_leaves_the_file_its_database_expects(tmp_path, kill_at, published):
+    """The waiting addresses are prepared before the rename and committed after it: a kill between the
+    two is settled by the next run — kept when the killed run was published, dropped when it was not."""
+    import subprocess
+    import sys
+    import textwrap
+
+    logs = write_log(tmp_path / "access.log", LINES)
+    root = Path(__file__).resolve().parents[1]
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(root)!r})
+        from sinks import faults
+        faults.KILL_AT = {kill_at!r}
+        from flows import engine
+        from flows.config import load_settings
+        settings = load_settings({{"db": {str(tmp_path / "leads.duckdb")!r}, "logs": [{str(logs)!r}],
+                                   "offline": True}}, None, {{"LEADPIPE_CONFIG_DIR": {str(tmp_path / "cfg")!r}}})
+        engine.execute(settings, "ingest", ["ingest"])
+    """)
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120).returncode == -9
+    waiting = context.pending_addresses(_settings(tmp_path))
+    assert waiting.prepared_path.exists() and not waiting.path.exists()
+    assert (tmp_path / "leads.duckdb").exists() == published
+    engine.execute(_settings(tmp_path, offline=True), "load", ["load"])  # any next run settles the file
+    assert not waiting.prepared_path.exists()
+    now = datetime.now(timezone.utc)
+    assert len(waiting.load(now)) == (3 if published else 0)  # the published night's addresses still wait
