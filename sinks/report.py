@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from enrich.channels import tally
 from sinks.files import private_writer
 from sinks.state import record_timezone
 from sinks.text import clean, csv_cell
@@ -28,6 +29,20 @@ TOP = 25
 TOP_LEADS = 10  # the run's summary shows this many
 SUMMARY_TABLES = ("visits", "pageviews", "companies", "networks", "rejects", "runs")
 SUMMARY_DAYS = 14
+#: Why visits were not companies' (``networks.kind``, or no network): what an empty report says.
+NETWORK_KINDS = {
+    "isp": "internet providers (ISP)", "mobile": "mobile operators", "hosting": "hosting and clouds",
+    "unknown": "networks of unknown kind", "unresolved": "addresses not resolved to a network",
+    "education": "schools and universities", "government": "public sector",
+    "company": "company networks without a company shown (none found, or it objected to direct marketing)",
+}
+ALWAYS_SHOWN = ("isp", "mobile", "hosting", "unknown", "unresolved")
+# a referrer's host (URL or bare host/path): channels are decided from it and the UTM tags
+_SOURCE_GROUPS = """  -- company visits by company, referrer host, utm_source and utm_medium
+    SELECT company_id, nullif(regexp_extract(referrer, '^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?([^/?#]*)', 1), ''),
+           utm_source, utm_medium, count(*)
+    FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL GROUP BY ALL
+"""
 
 
 @dataclass(frozen=True)
@@ -104,8 +119,12 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
             {"zone": period.zone, "since": new_since},
         ).fetchall()
     }
+    by_company: dict[str, list] = {}
+    for company_id, *group in con.execute(_SOURCE_GROUPS, bounds).fetchall():
+        by_company.setdefault(company_id, []).append(group)
     zone = ZoneInfo(period.zone)
     for row in rows:
+        row["channels"] = [label for label, _, _ in tally(by_company.get(row["company_id"], []))]
         row.update(details.get(row["company_id"], {"top_pages": None, "referrers": None, "campaigns": None}))
         row["new"] = row["company_id"] in new_ids
         row["ytj_url"] = YTJ_PAGE.format(business_id=row["business_id"]) if row["business_id"] else None
@@ -121,15 +140,7 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
         """,
         {**bounds, "zone": period.zone},
     ).fetchall()
-    sources = con.execute(
-        """
-        SELECT coalesce(utm_source, regexp_extract(referrer, '^[a-z]+://(?:www\\.)?([^/]+)', 1), '(direct)') AS source,
-               count(*) AS visits
-        FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL
-        GROUP BY 1 ORDER BY visits DESC, source LIMIT 8
-        """,
-        bounds,
-    ).fetchall()
+    channels = tally([group for groups in by_company.values() for group in groups])  # every company's visits
     totals = con.execute(
         """
         SELECT count(*), count(*) FILTER (WHERE company_id IS NOT NULL), coalesce(sum(pageviews), 0)
@@ -139,9 +150,24 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
     ).fetchall()[0]
     return {
         "period": period, "companies": rows, "top": rows[:TOP], "new": [r for r in rows if r["new"]],
-        "daily": daily, "sources": [(s or "(direct)", n) for s, n in sources],
+        "daily": daily, "sources": [(label, n) for label, n, _ in channels], "channels": channels,
+        "network_kinds": None if rows else network_kinds(con, bounds),
         "totals": {"visits": totals[0], "company_visits": totals[1], "pageviews": totals[2], "companies": len(rows)},
     }
+
+
+def network_kinds(con: duckdb.DuckDBPyConnection, bounds: dict) -> list[tuple[str, int]]:
+    """The period's visits by the kind of their network (``visits.network_id`` → ``networks.kind``;
+    no network: ``unresolved``) as ``(words, visits)``: :data:`ALWAYS_SHOWN` always, the rest when seen."""
+    counts = dict(con.execute(
+        """
+        SELECT coalesce(n.kind, 'unresolved'), count(*) FROM visits v LEFT JOIN networks n USING (network_id)
+        WHERE v.started_at >= $start AND v.started_at < $end GROUP BY 1
+        """,
+        bounds,
+    ).fetchall())
+    return [(words, counts.get(kind, 0)) for kind, words in NETWORK_KINDS.items()
+            if kind in ALWAYS_SHOWN or counts.get(kind)]
 
 
 def bar_chart(items: list[tuple[str, float]], width: int = 400, bar: int = 24, color: str = "#2563eb") -> str:
@@ -202,6 +228,7 @@ CSV_HEADERS = {
     "website": "Website", "visits": "Visits", "pageviews": "Pageviews", "people": "Visitors",
     "last_visit_csv": "Last visit", "score": "Score", "reasons": "Why", "top_pages": "Top pages",
     "referrers": "Referrers", "campaigns": "Campaigns", "new": "New", "ytj_url": "YTJ page",
+    "channels": "Channels",  # last: earlier columns keep their places
 }
 CSV_COLUMNS = list(CSV_HEADERS)
 
