@@ -116,3 +116,24 @@ def pytest_sessionfinish(session, exitstatus):
     if created:
         print(f"\ntests wrote into the checkout: {created}")
         session.exitstatus = 1
+
+
+def offline_night(tmp_path: Path, lines: list[str], networks: Path, before_report=None):
+    """A database built offline from ``lines`` with the operator list ``networks``, then its report.
+
+    ``before_report(settings)`` may change the database first (a flag, an objection).
+    Returns ``(settings, report stats)``.
+    """
+    from flows import commands, engine
+    from flows.config import load_settings
+
+    settings = load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", lines))],
+         "offline": True, "report_dir": str(tmp_path / "reports")},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
+    )
+    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
+    engine.execute(settings, "run", ["ingest", "resolve", "load"])
+    if before_report:
+        before_report(settings)
+    return settings, engine.execute(settings, "report", ["report"])

@@ -7,9 +7,9 @@ import duckdb
 import pytest
 
 from enrich.channels import CHANNELS, channel, referrer_host, tally
-from flows import commands, engine
+from flows import engine
 from flows.config import load_settings
-from tests.conftest import combined, write_log
+from tests.conftest import combined, offline_night
 from tests import test_report
 from tests.test_report import NETWORKS
 
@@ -110,14 +110,7 @@ def test_empty_report_says_why(tmp_path):
     ]
     networks = tmp_path / "networks.csv"
     networks.write_text(NETWORKS + "62.78.0.0/16,Example Mobile,,mobile\n")
-    settings = load_settings(
-        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", lines))],
-         "offline": True, "report_dir": str(tmp_path / "reports")},
-        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
-    )
-    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
-    engine.execute(settings, "run", ["ingest", "resolve", "load"])
-    stats = engine.execute(settings, "report", ["report"])
+    settings, stats = offline_night(tmp_path, lines, networks)
     assert stats["report_companies"] == 0
     html = open(stats["report_html"], encoding="utf-8").read()
     assert 'id="why-empty"' in html and "No company was identified in this period" in html

@@ -19,9 +19,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from flows import cli, commands, console, engine
+from flows import cli, console, engine
 from flows.config import load_settings
-from tests.conftest import combined, write_log
+from tests.conftest import combined, offline_night
 
 # Every character that may rewrite a terminal or reorder what a reader sees.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -54,15 +54,7 @@ def hostile(tmp_path):
                               referrer="https://-evil.example/x"))
         lines.append(combined(client=client, ts=f"21/Nov/2026:1{i}:05:00 +0200",
                               request="GET /?utm_campaign=%E2%80%AEfdp.exe%1B%5B2J HTTP/1.1"))
-    settings = load_settings(
-        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", lines))],
-         "offline": True, "report_dir": str(tmp_path / "reports")},
-        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
-    )
-    engine.execute(settings, "networks import", [commands.import_network_list(path, "operator")])
-    engine.execute(settings, "run", ["ingest", "resolve", "load"])
-    stats = engine.execute(settings, "report", ["report"])
-    return settings, stats
+    return offline_night(tmp_path, lines, path)
 
 
 def test_no_cell_of_the_sales_csv_executes_or_carries_control_characters(hostile):

@@ -14,9 +14,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from flows import commands, engine
+from flows import engine
 from flows.config import load_settings
-from tests.conftest import combined, write_log
+from tests.conftest import combined, offline_night
 
 NETWORKS = (
     "cidr,organisation,business_id,kind\n"
@@ -42,17 +42,12 @@ def reported(tmp_path):
     ]
     networks = tmp_path / "networks.csv"
     networks.write_text(NETWORKS)
-    settings = load_settings(
-        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", lines))],
-         "offline": True, "report_dir": str(tmp_path / "reports")},
-        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")},
-    )
-    engine.execute(settings, "networks import", [commands.import_network_list(networks, "operator")])
-    engine.execute(settings, "run", ["ingest", "resolve", "load"])
-    with duckdb.connect(str(settings.db)) as con:  # the data protection contact's flag (issue 7's command)
-        con.execute("UPDATE companies SET marketing_objection = true WHERE name = 'Objecting Oy'")
-    stats = engine.execute(settings, "report", ["report"])
-    return settings, stats
+
+    def objection(settings) -> None:  # the data protection contact's flag (issue 7's command)
+        with duckdb.connect(str(settings.db)) as con:
+            con.execute("UPDATE companies SET marketing_objection = true WHERE name = 'Objecting Oy'")
+
+    return offline_night(tmp_path, lines, networks, objection)
 
 
 def test_report_files_and_content(reported):
