@@ -71,6 +71,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
     scratch = Path(tempfile.mkdtemp(prefix=database.scratch_prefix(db), dir=db.parent))
     compact = [False]  # asked for by the run's stages, or by re-keying an older database's ledger
     publishing = None  # its row, from the end of the last stage until the published file is in place
+    published = False
     try:
         secret = load_or_create_secret(settings)
         with database.working_copy(db, settings.memory_limit, lambda: compact[0],
@@ -100,6 +101,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         faults.point("publish:after-rename")
         # Published: the prepared pending file becomes the file (a kill before this: settled next run).
         ctx.pending.commit()
+        published = True
         publishing.finish()
         return {**ctx.stats, "run_id": ctx.run_id, **ctx.outputs}
     except Exception as exc:
@@ -113,7 +115,7 @@ def _execute_locked(settings: Settings, command: str, stages: Sequence[str | Sta
         raise LeadpipeError(reason) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        PUBLISHING.end()
+        PUBLISHING.end(published)
 
 
 def _record_timezone(con, zone: str) -> None:

@@ -183,10 +183,10 @@ class _Publishing:
     def start(self) -> None:
         self.active = True
 
-    def end(self) -> None:
+    def end(self, published: bool = True) -> None:
         self.active, signum, self.signum = False, self.signum, None
         if signum:
-            _say_and_exit(signum, "after the run was published")
+            _say_and_exit(signum, "after the run was published" if published else "the published database is as it was")
 
 
 PUBLISHING = _Publishing()
