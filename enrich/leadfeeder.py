@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
@@ -58,6 +57,15 @@ COUNTRIES = {"finland": "FI", "suomi": "FI", "sweden": "SE", "ruotsi": "SE", "sv
              "ranska": "FR"}
 
 
+#: What exports write where there is no value: never a value themselves.
+PLACEHOLDERS = {"", "-", "--", "n/a", "na", "n.a.", "none", "null", "nan", "(none)", "(not set)", "–", "—"}
+
+
+def is_placeholder(value: object) -> bool:
+    """None, an empty string or a placeholder such as ``N/A`` or ``-``: no value."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in PLACEHOLDERS)
+
+
 @dataclass(frozen=True)
 class LeadRow:
     """One company of an export, as the export saw it."""
@@ -83,7 +91,7 @@ class LeadRow:
 
 def _number(value: object, kind: type, low: float, high: float) -> int | float | None:
     """A count or a score within [low, high]; ValueError for text, NaN, infinity or a number out of range."""
-    if value is None or value == "":
+    if is_placeholder(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("not a number")
@@ -97,7 +105,7 @@ def _number(value: object, kind: type, low: float, high: float) -> int | float |
 def _text(value: object, numbers: bool = False) -> str | None:
     """Text as written; with ``numbers``, numbers and dates too (a spreadsheet's cells, or
     Excel's "11-50" turned into a date). ValueError for a list, an object or a boolean."""
-    if value is None:
+    if is_placeholder(value):
         return None
     if isinstance(value, str) or (
             numbers and isinstance(value, (int, float, date)) and not isinstance(value, bool)):
@@ -114,7 +122,7 @@ def _name(value: object) -> str | None:
 
 
 def country_code(value: str | None) -> str | None:
-    if not value:
+    if is_placeholder(value):
         return None
     text = value.strip()
     if len(text) == 2 and text.isalpha():
@@ -134,6 +142,8 @@ class _Fields:
         self.rejects.append((self.line_no, reason))
 
     def convert(self, key: str, convert, value: object):
+        if is_placeholder(value):
+            return None
         try:
             return convert(value)
         except (TypeError, ValueError, OverflowError):
@@ -159,6 +169,8 @@ class _Fields:
     def business_id(self, value: object) -> str | None:
         """A Business ID in its one form; one that fails its check is left empty (never a merge key) and is
         a reject with its reason (:mod:`enrich.business_ids`)."""
+        if is_placeholder(value):
+            return None
         try:
             return canonical_business_id(value)
         except InvalidBusinessId as exc:
@@ -222,89 +234,6 @@ def read_xlsx_export(path: Path) -> tuple[list[object], Rows]:
     return read_xlsx_table(path)
 
 
-def _get(item: object, *keys: str) -> object:
-    """``item[k1][k2]…`` through objects only; None where the shape differs."""
-    for key in keys:
-        if not isinstance(item, dict):
-            return None
-        item = item.get(key)
-    return item
-
-
-def _without_query(url: object) -> str | None:
-    """A path or URL as pageviews keep it: no query string, no fragment, no user:password@."""
-    if not isinstance(url, str) or not url.strip():
-        return None
-    text = re.split(r"[?#]", url.strip(), maxsplit=1)[0]
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", text) or None
-
-
-def parse_api_json(payload: object, now: datetime | None = None) -> tuple[list[LeadRow], list[tuple[int | None, str]]]:
-    """Leads of the Leadfeeder API (v1 field names), with their visits when included.
-
-    Accepts the JSON:API shape (``{"data": [{"id", "attributes"}], "included": [visits]}``) or a
-    plain list of lead objects. A lead's visits add pageviews (``visit_route``), sources and
-    referring URLs (paths and URLs without their query strings). A value of the wrong type is
-    an unreadable field; an item that is no object is a reject.
-
-    Raises:
-        InputError: the document is not a list of leads.
-    """
-    now = now or datetime.now(timezone.utc)
-    if isinstance(payload, dict):
-        leads, included = payload.get("data"), payload.get("included")
-        leads = [leads] if isinstance(leads, dict) else leads if leads is not None else []
-    else:
-        leads, included = payload, []
-    if not isinstance(leads, list):
-        raise InputError("not a Leadfeeder API document")
-    rejects: list[tuple[int | None, str]] = []
-    visits_by_lead: dict[str, list[dict]] = {}
-    for item in included if isinstance(included, list) else []:
-        if not isinstance(item, dict):
-            rejects.append((None, "an included item that is not an object"))
-        elif item.get("type") == "visits" and isinstance(item.get("attributes"), dict):
-            lead = _get(item, "relationships", "lead", "data", "id") or item["attributes"].get("lead_id")
-            visits_by_lead.setdefault(str(lead), []).append(item["attributes"])
-    rows = []
-    for number, lead in enumerate(leads, start=1):
-        attributes = lead.get("attributes", lead) if isinstance(lead, dict) else None
-        if not isinstance(attributes, dict):
-            rejects.append((number, "a lead that is not an object"))
-            continue
-        name = _name(attributes.get("name"))
-        if not name:
-            rejects.append((number, "lead without a name"))
-            continue
-        fields = _Fields(number, timezone.utc, now, rejects)
-        details = attributes.get("visits_detail")
-        visits = visits_by_lead.get(str(lead.get("id")), []) + (details if isinstance(details, list) else [])
-        visits = [v for v in visits if isinstance(v, dict)]
-        steps = [step for v in visits if isinstance(v.get("visit_route"), list) for step in v["visit_route"]]
-        pages = [p for p in (_without_query(_get(step, "page_path")) for step in steps) if p]
-        referrers = {r for r in (_without_query(v.get("referring_url")) for v in visits) if r}
-        extra = {"top_pages": sorted(set(pages))[:20], "referring_urls": sorted(referrers)[:20]}
-        count = fields.count("visits", attributes.get("visits"))
-        source = next((v["source"] for v in visits if isinstance(v.get("source"), str) and v["source"]), None)
-        medium = next((v["medium"] for v in visits if isinstance(v.get("medium"), str) and v["medium"]), None)
-        rows.append(LeadRow(
-            name=name, line_no=number, website=fields.text("website", attributes.get("website_url")),
-            industry=fields.text("industry", attributes.get("industry")),
-            employees=fields.text("employees", attributes.get("employee_count"), numbers=True),
-            business_id=fields.business_id(attributes.get("business_id")),
-            country=country_code(fields.text("country", attributes.get("country_code") or attributes.get("country"))),
-            city=fields.text("city", attributes.get("city")),
-            first_visit=fields.when("first_visit", attributes.get("first_visit_date")),
-            last_visit=fields.when("last_visit", attributes.get("last_visit_date")),
-            visits=count if count is not None else (len(visits) or None),
-            pageviews=len(pages) or None, quality=fields.quality(attributes.get("quality")),
-            source=source or fields.text("source", attributes.get("source")),
-            medium=medium or fields.text("medium", attributes.get("medium")),
-            extra={k: v for k, v in extra.items() if v}, unreadable=tuple(fields.unreadable),
-        ))
-    return rows, rejects
-
-
 def load_json(data: bytes) -> object:
     """A JSON document, or a one-line InputError that never quotes the document."""
     try:
@@ -329,7 +258,10 @@ def read_export(path: Path, zone: tzinfo = timezone.utc, now: datetime | None = 
         raise InputError(f"cannot read the file ({exc.strerror or exc.__class__.__name__})") from None
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped[:1] in (b"{", b"["):
-        return parse_api_json(load_json(data), now=now)
+        return parse_api_json(load_json(data), zone=zone, now=now)
     if data[:2] == b"PK":
         return parse_table(*read_xlsx_export(path), zone=zone, now=now)
     return parse_table(*read_csv_export(data), zone=zone, now=now)
+
+
+from enrich.leadfeeder_api import parse_api_json  # noqa: E402  (it builds on the names above)
