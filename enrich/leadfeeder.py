@@ -1,7 +1,7 @@
 """Leadfeeder-style exports: company CSV/XLSX files and the Leadfeeder API's JSON.
 
 Parsing is pure: :func:`parse_table` reads header + rows (from CSV or XLSX),
-matching columns by name with English and Finnish aliases; :func:`parse_api_json`
+matching columns by name with English and Finnish aliases; :func:`enrich.leadfeeder_api.parse_api_json`
 reads the API's leads (v1 field names) and their visits; :func:`read_export`
 tells the three apart and reads a file. Only known, non-personal columns are
 kept: an export's other columns (a contact's e-mail, phone, the account owner)
@@ -258,10 +258,9 @@ def read_export(path: Path, zone: tzinfo = timezone.utc, now: datetime | None = 
         raise InputError(f"cannot read the file ({exc.strerror or exc.__class__.__name__})") from None
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped[:1] in (b"{", b"["):
+        from enrich.leadfeeder_api import parse_api_json  # the API's shapes, built on the names above
+
         return parse_api_json(load_json(data), zone=zone, now=now)
     if data[:2] == b"PK":
         return parse_table(*read_xlsx_export(path), zone=zone, now=now)
     return parse_table(*read_csv_export(data), zone=zone, now=now)
-
-
-from enrich.leadfeeder_api import parse_api_json  # noqa: E402  (it builds on the names above)

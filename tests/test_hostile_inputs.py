@@ -25,7 +25,8 @@ from werkzeug.wrappers import Response
 from enrich.errors import InputError, PermanentError
 from enrich.forms import parse_forms
 from enrich.http import PoliteClient
-from enrich.leadfeeder import parse_api_json, parse_table, read_csv_export, read_xlsx_export
+from enrich.leadfeeder import parse_table, read_csv_export, read_xlsx_export
+from enrich.leadfeeder_api import parse_api_json
 from enrich.ytj import YtjClient, parse_search
 from sinks import runs
 from sinks.sources import upsert_source_rows

@@ -8,7 +8,8 @@ import pytest
 from openpyxl import Workbook
 
 from enrich.errors import InputError
-from enrich.leadfeeder import parse_api_json, parse_datetime, parse_table, read_csv_export, read_xlsx_export
+from enrich.leadfeeder import parse_datetime, parse_table, read_csv_export, read_xlsx_export
+from enrich.leadfeeder_api import parse_api_json
 from flows import commands, engine
 from flows.config import load_settings
 from tests.conftest import combined, write_log
