@@ -21,7 +21,8 @@ from flows.progress import Reading, lookups
 from sinks import address_resolution, companies, database, erasure, privacy, register_matching
 from sinks import addresses as address_sinks
 from sinks import sources as source_sinks
-from sinks.report import Period, default_period, set_intent_pages, write_report
+from sinks.leads import Period, default_period
+from sinks.report import set_intent_pages, write_report
 from sinks.rejects import record_rejects
 from sinks.text import one_line
 from sinks.pageviews import ingest_logs

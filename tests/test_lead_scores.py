@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from sinks import database
-from sinks.report import Period, default_period
+from sinks.leads import Period, default_period
 from sinks.state import record_timezone
 
 UTC = timezone.utc

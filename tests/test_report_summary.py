@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sinks.report import Period, set_intent_pages, snapshot_summary, write_report
+from sinks.leads import Period
+from sinks.report import set_intent_pages, snapshot_summary, write_report
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 25, 6, tzinfo=UTC)

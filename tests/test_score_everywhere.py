@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sinks.report import Period, default_period, write_report
+from sinks.leads import Period, default_period
+from sinks.report import write_report
 from sinks.state import record_timezone
 
 UTC = timezone.utc
