@@ -82,6 +82,9 @@ class Settings:
     until: date | None = setting(None)  # last day to load
     offline: bool = setting(False)  # no network lookups: lists and caches only
     report_dir: Path = setting(Path("reports"))
+    #: where sales open report_dir's files (a web server or share: https://intra.example/leads/); the e-mail
+    #: and the CRM push link reports under it. Unset: the e-mail attaches the report, the push links nothing.
+    report_url: str | None = setting(None)
     config_dir: Path = setting(Path.home() / ".config" / "leadpipe")  # secret.key, Prefect's state, pending file
     data_dir: Path = setting(DEFAULT_DATA_DIR)  # bot list, known organisations
     trusted_proxies: tuple[str, ...] = setting(())
@@ -189,6 +192,7 @@ _PARSERS: dict[object, Callable[[object], Any]] = {
     int: lambda v: int(v),  # type: ignore[arg-type]
     float: _parse_float,
     str: str,
+    str | None: lambda v: str(v).strip() or None,
     date | None: _parse_date,
     tuple[str, ...]: _parse_list,
     tuple[float, ...]: _parse_numbers,
