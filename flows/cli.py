@@ -171,7 +171,7 @@ def run(
     until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → leadfeeder → forms → resolve → enrich → load → retention → report, published atomically."""
+    """The nightly flow: ingest → leadfeeder → forms → resolve → enrich → load → retention → report → push, published atomically."""
     setup_logging(verbose)
     settings, overrides = _checked(_overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms),
                                    config, "run", reads_inputs=True, report=True)
@@ -279,7 +279,7 @@ def demo(
 
 
 # The data-subject, list and service commands live beside this module and register themselves on ``app``.
-from flows import cli_lists, cli_operator, serve  # noqa: E402,F401
+from flows import cli_lists, cli_operator, cli_push, serve  # noqa: E402,F401
 
 
 def main() -> None:

@@ -60,6 +60,11 @@ def _intent_pages(value: object) -> tuple[tuple[str, str], ...]:
     return tuple((str(pattern), str(label)) for label, pattern in pairs)
 
 
+def _webhook_format(name: str) -> None:
+    if name not in ("generic", "slack", "teams"):  # enrich/webhooks.py FORMATS
+        raise ValueError("expected generic, slack or teams")
+
+
 def setting(default: Any, *, check: Callable[[Any], None] | None = None,
             parse: Callable[[object], Any] | None = None, secret: bool = False) -> Any:
     """One declared setting: its default, an optional check or custom parser.
@@ -85,6 +90,10 @@ class Settings:
     #: where sales open report_dir's files (a web server or share: https://intra.example/leads/); the e-mail
     #: and the CRM push link reports under it. Unset: the e-mail attaches the report, the push links nothing.
     report_url: str | None = setting(None)
+    #: the CRM push (LEADPIPE_WEBHOOK_URL, below): the message format, the lowest score pushed, pushes per run
+    webhook_format: str = setting("generic", check=_webhook_format)  # generic, slack or teams
+    push_min_score: float = setting(0.0)  # leads below this score are neither pushed nor in the CRM file
+    push_max: int = setting(50, check=_positive)  # pushes per run, best first; the rest wait for the next run
     config_dir: Path = setting(Path.home() / ".config" / "leadpipe")  # secret.key, Prefect's state, pending file
     data_dir: Path = setting(DEFAULT_DATA_DIR)  # bot list, known organisations
     trusted_proxies: tuple[str, ...] = setting(())
@@ -120,6 +129,8 @@ class Settings:
     http_auth: tuple[str, str] | None = setting(None, secret=True)
     http_token: str | None = setting(None, secret=True)
     leadfeeder_token: str | None = setting(None, secret=True)
+    #: the CRM push's webhook: Slack's and Teams' URLs carry their token, so LEADPIPE_WEBHOOK_URL only
+    webhook_url: str | None = setting(None, secret=True)
 
     @property
     def secret_path(self) -> Path:
@@ -272,7 +283,7 @@ def load_settings(
     user, password = env.get("LEADPIPE_HTTP_USER"), env.get("LEADPIPE_HTTP_PASSWORD")
     if user and password:
         values["http_auth"] = (user, password)
-    for key in ("http_token", "leadfeeder_token"):
+    for key in ("http_token", "leadfeeder_token", "webhook_url"):
         if env.get(env_name(key)):
             values[key] = env[env_name(key)]
     settings = replace(Settings(), **values)

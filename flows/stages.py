@@ -17,6 +17,7 @@ from enrich.errors import ConfigError, LeadpipeError
 from enrich.downloads import expand_templates
 from enrich.weblogs import expand_locations, expand_sources
 from flows.context import RunContext
+from flows.crm_push import push
 from flows.progress import Reading, lookups
 from sinks import address_resolution, companies, database, erasure, privacy, register_matching
 from sinks import addresses as address_sinks
@@ -173,5 +174,5 @@ def report(ctx: RunContext) -> dict:
 
 
 #: The nightly pipeline, in order: the flow, the CLI and the crash tests all run this declaration.
-PIPELINE: tuple[Stage, ...] = (ingest, leadfeeder, forms, resolve, enrich, load, retention, report)
+PIPELINE: tuple[Stage, ...] = (ingest, leadfeeder, forms, resolve, enrich, load, retention, report, push)
 STAGES: dict[str, Stage] = {stage.__name__: stage for stage in PIPELINE}

@@ -1,0 +1,174 @@
+"""Which leads go to the CRM webhook, and what was sent: the ``pushes`` table (migration 019).
+
+The rule: a lead is pushed when it is new to the target or its score or last visit changed
+since its last successful push to it (a fingerprint of the two), and a company goes to a target
+at most once a day (the configured zone's), however often the night reruns. A failed send is
+recorded and tried again by the next run while its attempts are under :data:`MAX_ATTEMPTS`;
+it never fails the run. A target is a keyed hash of the webhook URL: the URL, a credential,
+is never stored. Sending itself is the caller's (``send``): this module only selects and records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from urllib.parse import urljoin
+
+import duckdb
+
+from enrich.errors import LeadpipeError
+from sinks.leads import Period
+from sinks.text import one_line
+
+log = logging.getLogger("leadpipe")
+
+MAX_ATTEMPTS = 5  # per company, day and target: then it waits for the next day (or the next change)
+FAILURES_IN_A_ROW = 3  # a webhook that failed this many leads in a row is not asked again in this run
+
+
+def target_key(secret: bytes, url: str) -> str:
+    """The target's name in ``pushes``: a keyed hash of the webhook URL (a new URL is a new target)."""
+    return hmac.new(secret, b"webhook\x00" + url.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def fingerprint(row: dict) -> str:
+    """What makes a lead worth pushing again: its score and last visit."""
+    last = row.get("last_visit")
+    text = f"{row.get('score')!r}|{last.isoformat() if isinstance(last, datetime) else last}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def idempotency_key(target: str, company_id: str, day: date) -> str:
+    """The ``Idempotency-Key`` of a company's push of a day: the same on every retry and rerun."""
+    return hashlib.sha256(f"{target}|{company_id}|{day.isoformat()}".encode("utf-8")).hexdigest()[:40]
+
+
+def forget_orphans(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of companies that no longer exist (erased) are deleted; merged ones keep theirs (aliases)."""
+    return con.execute(
+        """
+        DELETE FROM pushes WHERE company_id NOT IN (SELECT company_id FROM companies)
+          AND company_id NOT IN (SELECT alias_id FROM company_aliases)
+        """
+    ).fetchall()[0][0]
+
+
+def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: date,
+        max_attempts: int = MAX_ATTEMPTS) -> list[dict]:
+    """The leads to push today to ``target``, in ``leads``' order (their rank).
+
+    Selected in one query: not sent to the target today, not failed today :data:`MAX_ATTEMPTS`
+    times, and new to it or changed since its last successful push (an alias's pushes count as
+    its company's).
+    """
+    if not leads:
+        return []
+    rows = con.execute(
+        """
+        WITH lead AS (
+            SELECT unnest($ids) AS company_id, unnest($fingerprints) AS fingerprint
+        ), sent AS (
+            SELECT coalesce(a.company_id, p.company_id) AS company_id, p.day, p.status, p.attempts,
+                   p.fingerprint, p.pushed_at
+            FROM pushes p LEFT JOIN company_aliases a ON a.alias_id = p.company_id
+            WHERE p.target = $target
+        ), last_sent AS (
+            SELECT company_id, arg_max(fingerprint, pushed_at) AS fingerprint FROM sent
+            WHERE status = 'sent' GROUP BY company_id
+        ), today AS (
+            SELECT company_id, bool_or(status = 'sent') AS sent, max(attempts) AS attempts FROM sent
+            WHERE day = $day GROUP BY company_id
+        )
+        SELECT lead.company_id FROM lead
+        LEFT JOIN last_sent USING (company_id) LEFT JOIN today USING (company_id)
+        WHERE last_sent.fingerprint IS DISTINCT FROM lead.fingerprint
+          AND NOT coalesce(today.sent, false) AND coalesce(today.attempts, 0) < $max_attempts
+        """,
+        {"ids": [row["company_id"] for row in leads], "fingerprints": [fingerprint(row) for row in leads],
+         "target": target, "day": day, "max_attempts": max_attempts},
+    ).fetchall()
+    chosen = {company_id for (company_id,) in rows}
+    return [row for row in leads if row["company_id"] in chosen]
+
+
+def record(con: duckdb.DuckDBPyConnection, row: dict, target: str, fmt: str, day: date, now: datetime,
+           error: str | None) -> None:
+    """One send's outcome: ``sent`` (``error`` None) or ``failed``; attempts add up over the day's runs."""
+    con.execute(
+        """
+        INSERT INTO pushes VALUES ($company_id, $day, $target, $format, $status, 1, $now, $score, $last_visit,
+                                   $fingerprint, $error)
+        ON CONFLICT (company_id, day, target) DO UPDATE SET
+            format = excluded.format, status = excluded.status, attempts = pushes.attempts + 1,
+            pushed_at = excluded.pushed_at, score = excluded.score, last_visit = excluded.last_visit,
+            fingerprint = excluded.fingerprint, last_error = excluded.last_error
+        """,
+        {"company_id": row["company_id"], "day": day, "target": target, "format": fmt,
+         "status": "failed" if error else "sent", "now": now, "score": row.get("score"),
+         "last_visit": row.get("last_visit"), "fingerprint": fingerprint(row), "error": error},
+    )
+
+
+def report_link(con: duckdb.DuckDBPyConnection, period: Period, report_url: str | None) -> str | None:
+    """``report_url`` joined with the file name of the period's last written HTML report; None when
+    ``report_url`` is unset or no report of the period was written."""
+    if not report_url:
+        return None
+    found = con.execute(
+        "SELECT html_path FROM reports WHERE period_end = ? AND html_path IS NOT NULL ORDER BY report_id DESC LIMIT 1",
+        [period.end],
+    ).fetchall()
+    if not found:
+        return None
+    name = found[0][0].replace("\\", "/").rsplit("/", 1)[-1]
+    return urljoin(report_url if report_url.endswith("/") else report_url + "/", name)
+
+
+def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable[[dict, str], object],
+               *, target: str, fmt: str, day: date, now: Callable[[], datetime], min_score: float = 0.0,
+               limit: int | None = None, dry_run: bool = False) -> dict:
+    """Send the due leads (:func:`due`) one by one with ``send(lead, idempotency key)`` and record each.
+
+    A send that raises a :class:`LeadpipeError` is a ``failed`` row with its one line (the sender names
+    the webhook's origin only); after :data:`FAILURES_IN_A_ROW` of them the rest wait for the next run.
+
+    Returns:
+        counts: ``push_candidates`` (the period's leads at ``min_score`` or above), ``push_due``,
+        ``push_sent``, ``push_failed``, ``push_deferred`` (the limit or a failing webhook),
+        ``push_orphans_removed``; with ``dry_run`` nothing is sent or recorded.
+    """
+    candidates = [row for row in leads if (row.get("score") or 0) >= min_score]
+    removed = 0 if dry_run else forget_orphans(con)
+    chosen = due(con, candidates, target, day)
+    counts = {"push_candidates": len(candidates), "push_due": len(chosen), "push_sent": 0, "push_failed": 0,
+              "push_deferred": 0, "push_orphans_removed": removed}
+    if dry_run:
+        return counts
+    in_a_row = 0
+    for index, row in enumerate(chosen):
+        if (limit is not None and index >= limit) or in_a_row >= FAILURES_IN_A_ROW:
+            counts["push_deferred"] = len(chosen) - index
+            break
+        try:
+            send(row, idempotency_key(target, row["company_id"], day))
+            error = None
+        except LeadpipeError as exc:
+            error = one_line(exc)
+        record(con, row, target, fmt, day, now(), error)
+        if error:
+            counts["push_failed"] += 1
+            in_a_row += 1
+            log.warning("push failed (tried again by the next run): %s", error)
+        else:
+            counts["push_sent"] += 1
+            in_a_row = 0
+    if counts["push_deferred"] and in_a_row >= FAILURES_IN_A_ROW:
+        log.warning("webhook failed %d leads in a row: %d wait for the next run", in_a_row, counts["push_deferred"])
+    return counts
+
+
+__all__ = ["MAX_ATTEMPTS", "due", "fingerprint", "forget_orphans", "idempotency_key",
+           "push_leads", "record", "report_link", "target_key"]
