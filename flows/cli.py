@@ -171,7 +171,7 @@ def run(
     until: UntilOpt = None, offline: OfflineOpt = False, report_dir: ReportOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """The nightly flow: ingest → leadfeeder → forms → resolve → enrich → load → retention → report → push, published atomically."""
+    """The nightly flow: ingest → leadfeeder → forms → resolve → enrich → load → retention → report → deliver → push, published atomically."""
     setup_logging(verbose)
     settings, overrides = _checked(_overrides(db, logs, since, until, offline, report_dir, leadfeeder, forms),
                                    config, "run", reads_inputs=True, report=True)
@@ -213,12 +213,23 @@ def report(
     until: Annotated[Optional[str], typer.Option(
         "--until", metavar="YYYY-MM-DD", help=_env("Last day of the report; default yesterday.", "until"))] = None,
     report_dir: ReportOpt = None,
+    feed: Annotated[Optional[str], typer.Option(
+        "--feed", help="Write only this feed's CSV (lead-report-YYYY-MM-DD-FEED.csv).")] = None,
     config: ConfigOpt = None, verbose: VerboseOpt = False,
 ) -> None:
     """Write the lead report (HTML and CSV) for any date range (default: the last 30 days)."""
     setup_logging(verbose)
     overrides = _overrides(db, None, since, until, False, report_dir)
-    stats = _run_stages(overrides, config, "report", ["report"])
+    stage: object = "report"
+    if feed is not None:
+        from flows import feed_stages
+
+        try:
+            feed_stages.checked_feed(_settings(overrides, config).feeds, feed)
+        except LeadpipeError as exc:
+            _fail(exc)
+        stage = feed_stages.report_feed(feed)
+    stats = _run_stages(overrides, config, "report", [stage])
     console.print_json(json.dumps(stats, default=str))
 
 
@@ -276,10 +287,12 @@ def demo(
     if stats.get("report_html"):
         console.print(Text.assemble("Lead report: ", _shown(stats["report_html"], "bold"), " and ",
                                     _shown(stats["report_csv"])))
+    for path in stats.get("deliver_files", []):
+        console.print(Text.assemble("Morning e-mail (no smtp_host set: written, not sent): ", _shown(path)))
 
 
 # The data-subject, list and service commands live beside this module and register themselves on ``app``.
-from flows import cli_lists, cli_operator, cli_push, serve  # noqa: E402,F401
+from flows import cli_feeds, cli_lists, cli_operator, cli_push, serve  # noqa: E402,F401
 
 
 def main() -> None:

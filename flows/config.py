@@ -23,6 +23,7 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enrich.errors import ConfigError
+from sinks.feeds import Feed, parse_feeds
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -65,14 +66,26 @@ def _webhook_format(name: str) -> None:
         raise ValueError("expected generic, slack or teams")
 
 
+def _smtp_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise ValueError("not a port (0: the usual one of smtp_security)")
+
+
+def _smtp_security(mode: str) -> None:
+    if mode not in ("starttls", "ssl", "none"):
+        raise ValueError("expected starttls, ssl or none")
+
+
 def setting(default: Any, *, check: Callable[[Any], None] | None = None,
-            parse: Callable[[object], Any] | None = None, secret: bool = False) -> Any:
+            parse: Callable[[object], Any] | None = None, secret: bool = False, quote: bool = True) -> Any:
     """One declared setting: its default, an optional check or custom parser.
 
     A ``secret`` comes from the environment only (never a file or the command
-    line) and is never shown in a ``repr``.
+    line) and is never shown in a ``repr``. A bad value is quoted in its error
+    unless ``quote`` is false (feeds: their recipients are never shown).
     """
-    return field(default=default, repr=not secret, metadata={"check": check, "parse": parse, "secret": secret})
+    return field(default=default, repr=not secret,
+                 metadata={"check": check, "parse": parse, "secret": secret, "quote": quote})
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,15 @@ class Settings:
         ("(?i)configurator|konfiguraattori|quote|tarjous", "configurator"),
     ), parse=_intent_pages)
     # Credentials: the environment only. LEADPIPE_HTTP_USER and LEADPIPE_HTTP_PASSWORD together.
+    #: named feeds, [leadpipe.feeds.NAME] tables (sinks/feeds.py): report sections, CSVs, morning e-mails
+    feeds: tuple[Feed, ...] = setting((), parse=parse_feeds, quote=False)
+    smtp_host: str | None = setting(None)  # the morning e-mail's SMTP server; unset: .eml files beside the report
+    smtp_port: int = setting(0, check=_smtp_port)  # 0: 587 (starttls), 465 (ssl), 25 (none)
+    smtp_security: str = setting("starttls", check=_smtp_security)  # starttls, ssl or none
+    smtp_sender: str | None = setting(None)  # the From address (needed with smtp_host)
+    smtp_timeout: float = setting(30.0)  # seconds for each SMTP exchange
+    # LEADPIPE_SMTP_USER and LEADPIPE_SMTP_PASSWORD together.
+    smtp_auth: tuple[str, str] | None = setting(None, secret=True)
     http_auth: tuple[str, str] | None = setting(None, secret=True)
     http_token: str | None = setting(None, secret=True)
     leadfeeder_token: str | None = setting(None, secret=True)
@@ -219,6 +241,8 @@ def _coerce(key: str, value: object, origin: str) -> object:
             meta["check"](parsed)
         return parsed
     except (TypeError, ValueError) as exc:
+        if not meta["quote"]:
+            raise ConfigError(f"{origin}: {key}: {exc}") from None
         if origin.startswith("--"):  # the command line: the option as typed
             raise ConfigError(f"{origin} {value!r}: {exc}") from None
         raise ConfigError(f"{origin}: bad value for {key!r}: {value!r} ({exc})") from None
@@ -283,12 +307,17 @@ def load_settings(
     user, password = env.get("LEADPIPE_HTTP_USER"), env.get("LEADPIPE_HTTP_PASSWORD")
     if user and password:
         values["http_auth"] = (user, password)
+    user, password = env.get("LEADPIPE_SMTP_USER"), env.get("LEADPIPE_SMTP_PASSWORD")
+    if user and password:
+        values["smtp_auth"] = (user, password)
     for key in ("http_token", "leadfeeder_token", "webhook_url"):
         if env.get(env_name(key)):
             values[key] = env[env_name(key)]
     settings = replace(Settings(), **values)
     if settings.since and settings.until and settings.since > settings.until:
         raise ConfigError(f"--since {settings.since} is after --until {settings.until}")
+    if settings.smtp_host and not settings.smtp_sender:
+        raise ConfigError("smtp_host is set but smtp_sender (the From address) is not")
     return settings
 
 

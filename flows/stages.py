@@ -164,15 +164,28 @@ def report(ctx: RunContext) -> dict:
             set_intent_pages(ctx.con, settings.intent_pages)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        period = default_period(ctx.con, settings.timezone)
-        if settings.since or settings.until:
-            period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
-        stats = write_report(ctx.con, settings.report_dir, period, ctx.now())
+        stats = write_report(ctx.con, settings.report_dir, report_period(ctx), ctx.now(), settings.feeds)
     # The top leads name companies (a sole trader is a person): shown to the operator, never in runs.stats.
     ctx.outputs["top_leads"] = stats.pop("top_leads", [])
     return stats
 
 
+def report_period(ctx: RunContext) -> Period:
+    """The report's period: ``--since/--until``, else the 30 days ending with the last day of visits."""
+    settings = ctx.settings
+    period = default_period(ctx.con, settings.timezone)
+    if settings.since or settings.until:
+        period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
+    return period
+
+
+def deliver(ctx: RunContext) -> dict:
+    """Each feed's morning e-mail for the report's period, once (``sinks/deliveries.py``); never fails the night."""
+    from flows.feed_stages import deliver_feeds
+
+    return deliver_feeds(ctx)
+
+
 #: The nightly pipeline, in order: the flow, the CLI and the crash tests all run this declaration.
-PIPELINE: tuple[Stage, ...] = (ingest, leadfeeder, forms, resolve, enrich, load, retention, report, push)
+PIPELINE: tuple[Stage, ...] = (ingest, leadfeeder, forms, resolve, enrich, load, retention, report, deliver, push)
 STAGES: dict[str, Stage] = {stage.__name__: stage for stage in PIPELINE}

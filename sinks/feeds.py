@@ -13,7 +13,7 @@ needs; list the cities.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -49,7 +49,7 @@ class Feed:
     pages: tuple[str, ...] = ()
     new_only: bool = False
     exclude_customers: bool = True
-    recipients: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = field(default=(), repr=False)  # never in a log line
     top: int = 10
 
 

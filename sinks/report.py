@@ -89,8 +89,12 @@ def write_csv(data: dict, path: Path) -> None:
             writer.writerow([csv_cell(_csv_value(row.get(c))) for c in CSV_COLUMNS])
 
 
-def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime) -> dict:
+def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime,
+                 feeds: tuple = ()) -> dict:
     """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it.
+
+    Each of ``feeds`` (:class:`sinks.feeds.Feed`) is a section of the HTML and its own
+    ``lead-report-YYYY-MM-DD-FEED.csv``.
 
     The period's zone is recorded as the database's (:func:`sinks.state.record_timezone`) first, so the
     scores are computed in it.
@@ -103,6 +107,11 @@ def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Perio
     """
     record_timezone(con, period.zone)
     data = report_data(con, period)
+    from sinks.feeds import feed_csv_path, feed_data
+
+    data["feeds"] = [feed_data(con, data, feed) for feed in feeds]
+    for feed in data["feeds"]:
+        write_csv(feed, feed_csv_path(report_dir, period, feed["feed"]))
     stem = report_dir / f"lead-report-{period.end.isoformat()}"
     html_path, csv_path = stem.with_suffix(".html"), stem.with_suffix(".csv")
     with private_writer(html_path, "w", encoding="utf-8") as handle:
@@ -115,6 +124,7 @@ def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Perio
     )
     return {"report_html": str(html_path), "report_csv": str(csv_path), "report_companies": len(data["companies"]),
             "report_new_companies": len(data["new"]),
+            "report_feeds": {feed["feed"].name: len(feed["companies"]) for feed in data["feeds"]},
             "top_leads": [{key: row[key] for key in ("rank", "name", "business_id", "score", "reasons")}
                           for row in data["companies"][:TOP_LEADS]]}
 
