@@ -144,6 +144,8 @@ def load(ctx: RunContext) -> dict:
     with database.transaction(ctx.con):
         companies.refresh(ctx.con)
         privacy.link_contacts(ctx.con)
+        # a company that only filled in a form is a lead too: found among the night's companies, else created
+        stats["form_contacts_linked"] = privacy.companies_from_contacts(ctx.con, ctx.secret)
     return stats
 
 

@@ -4,7 +4,7 @@ An organisation gets one row in ``companies`` whichever source names it first
 (a network's holder, a Leadfeeder-style export, a form, the register). One id
 scheme (:func:`company_id`): the Business ID when known, else a key of the name
 and country behind a prefix naming what first named it (``org-…`` a network,
-``src-…`` an export). Ids are opaque and never change. Before creating,
+``src-…`` an export, ``frm-…`` a form). Ids are opaque and never change. Before creating,
 :class:`CompanyIndex` finds the company the organisation already has by the
 evidence merging trusts (``enrich/identity.py``); rows that turn out to be one
 organisation anyway are merged: the later becomes an alias of the first
@@ -31,7 +31,7 @@ _COMPANY_ROWS = ("visits", "pageviews", "pending_pageviews", "company_sources", 
 
 #: What first named a company (``origin``) → the prefix of its id when it has no Business ID. A
 #: network's organisation has always had ``org-…`` (and only those are removed when nothing names them).
-PREFIXES = {"network": "org", "export": "src"}
+PREFIXES = {"network": "org", "export": "src", "form": "frm"}
 #: The id scheme, as a SQL macro of the connection: the Business ID when known, else the prefix and a
 #: key of the name (white space and case aside) and country. Stored ids depend on it: never change it.
 _COMPANY_KEY = r"""

@@ -35,6 +35,15 @@ _SOURCE_GROUPS = """  -- company visits by company, referrer host, utm_source an
     FROM visits WHERE started_at >= $start AND started_at < $end AND company_id IS NOT NULL GROUP BY ALL
 """
 
+_EXPORT_GROUPS = """  -- exported companies' figures of the period by company, (no referrer), utm_source and utm_medium
+    SELECT company_id, NULL, utm_source, utm_medium, greatest(coalesce(visits, 1), 1)
+    FROM company_sources WHERE last_visit >= $start AND last_visit < $end
+"""
+#: The columns of ``lead_scores_for`` a report row starts from (migration 017 defines them).
+LEAD_COLUMNS = ("rank", "company_id", "name", "business_id", "industry", "industry_code", "city", "website", "visits",
+                "pageviews", "people", "first_visit", "last_visit", "score", "reasons", "form_points", "last_form_at",
+                "export_visits", "export_pageviews", "export_quality", "export_last_visit", "sources")
+
 
 @dataclass(frozen=True)
 class Period:
@@ -51,9 +60,14 @@ class Period:
 
 
 def default_period(con: duckdb.DuckDBPyConnection, zone: str, days: int = 30) -> Period:
-    """The 30 days ending with the last day that has visits (or today)."""
+    """The 30 days ending with the last day any source saw a company (a visit in the logs or an export, a
+    submission), or today: the ``lead_scores`` view's period."""
     last = con.execute(
-        "SELECT CAST(max(ended_at) AT TIME ZONE ? AS DATE) FROM visits", [zone]
+        """
+        SELECT CAST(greatest((SELECT max(ended_at) FROM visits), (SELECT max(last_visit) FROM company_sources),
+                             (SELECT max(submitted_at) FROM contacts)) AT TIME ZONE ? AS DATE)
+        """,
+        [zone],
     ).fetchall()[0][0] or datetime.now(ZoneInfo(zone)).date()
     return Period(last - timedelta(days=days - 1), last, zone)
 
@@ -62,17 +76,9 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
     """Everything the report shows, as plain Python values."""
     start, end = period.bounds()
     bounds = {"start": start, "end": end}
-    companies = con.execute(
-        """
-        SELECT rank, company_id, name, business_id, industry, city, website, visits, pageviews, people,
-               first_visit, last_visit, score, reasons
-        FROM lead_scores_for($start, $end) ORDER BY rank
-        """,
-        {"start": start, "end": end},
-    ).fetchall()
-    columns = ["rank", "company_id", "name", "business_id", "industry", "city", "website", "visits", "pageviews",
-               "people", "first_visit", "last_visit", "score", "reasons"]
-    rows = [dict(zip(columns, row)) for row in companies]
+    result = con.execute(f"SELECT {', '.join(LEAD_COLUMNS)} FROM lead_scores_for($start, $end) ORDER BY rank",
+                         bounds)  # names from code
+    rows = [dict(zip(LEAD_COLUMNS, row)) for row in result.fetchall()]
     details = {
         company_id: {"top_pages": pages, "referrers": refs, "campaigns": camps}
         for company_id, pages, refs, camps in con.execute(
@@ -106,7 +112,11 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
     new_since = previous or (period.start - timedelta(days=1))
     new_ids = {
         company_id for (company_id,) in con.execute(
-            "SELECT company_id FROM companies WHERE CAST(first_seen AT TIME ZONE $zone AS DATE) > $since",
+            """
+            SELECT company_id FROM companies c
+            WHERE CAST(coalesce(first_seen, (SELECT min(submitted_at) FROM contacts k WHERE k.company_id = c.company_id))
+                       AT TIME ZONE $zone AS DATE) > $since
+            """,
             {"zone": period.zone, "since": new_since},
         ).fetchall()
     }
@@ -114,13 +124,24 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
     for company_id, *group in con.execute(_SOURCE_GROUPS, bounds).fetchall():
         by_company.setdefault(company_id, []).append(group)
     zone = ZoneInfo(period.zone)
+    submissions = contacts_of_period(con, bounds, zone)
+    exported: dict[str, list] = {}
+    for company_id, *group in con.execute(_EXPORT_GROUPS, bounds).fetchall():
+        exported.setdefault(company_id, []).append(group)
     for row in rows:
-        row["channels"] = [label for label, _, _ in tally(by_company.get(row["company_id"], []))]
+        row["forms"] = submissions.get(row["company_id"], [])
+        row["contacted"] = [", ".join(filter(None, [f"{f['form']} {f['at']}", f["name"], f["position"], f["email"]]))
+                            for f in row["forms"]]  # the CSV's words for them
+        row["export"] = None if row["export_visits"] is None else {
+            "visits": row["export_visits"], "pageviews": row["export_pageviews"], "quality": row["export_quality"],
+            "last_visit_local": _local(row["export_last_visit"], zone)}
+        groups = by_company.get(row["company_id"]) or exported.get(row["company_id"], [])  # the export's: no visits
+        row["channels"] = [label for label, _, _ in tally(groups)]
         row.update(details.get(row["company_id"], {"top_pages": None, "referrers": None, "campaigns": None}))
         row["new"] = row["company_id"] in new_ids
         row["ytj_url"] = YTJ_PAGE.format(business_id=row["business_id"]) if row["business_id"] else None
-        row["last_visit_local"] = row["last_visit"].astimezone(zone).strftime("%-d.%-m.%Y %H:%M")
-        row["last_visit_csv"] = row["last_visit"].astimezone(zone).strftime("%d.%m.%Y %H:%M")  # Excel's fi-FI
+        row["last_visit_local"] = _local(row["last_visit"], zone)
+        row["last_visit_csv"] = _local(row["last_visit"], zone, "%d.%m.%Y %H:%M")  # Excel's fi-FI
         for key in ("top_pages", "referrers", "campaigns"):
             row[key] = list(row[key] or [])
     daily = con.execute(
@@ -145,6 +166,29 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
         "network_kinds": None if rows else network_kinds(con, bounds),
         "totals": {"visits": totals[0], "company_visits": totals[1], "pageviews": totals[2], "companies": len(rows)},
     }
+
+
+def contacts_of_period(con: duckdb.DuckDBPyConnection, bounds: dict, zone: ZoneInfo) -> dict[str, list[dict]]:
+    """Who contacted each company in the period, newest first, for sales: which form and when, and the
+    person's name, position and e-mail. A person who objected to direct marketing is never shown (nor
+    counted: ``lead_scores_for``); the company's own objection keeps it out of the rows altogether."""
+    found: dict[str, list[dict]] = {}
+    for company_id, form, at, name, position, email in con.execute(
+        """
+        SELECT company_id, coalesce(form, 'form'), submitted_at, name, position, email FROM contacts
+        WHERE company_id IS NOT NULL AND NOT marketing_objection AND submitted_at >= $start AND submitted_at < $end
+        ORDER BY submitted_at DESC, form, contact_id
+        """,
+        bounds,
+    ).fetchall():
+        found.setdefault(company_id, []).append(
+            {"form": form, "at": _local(at, zone), "name": name, "position": position, "email": email})
+    return found
+
+
+def _local(moment: datetime | None, zone: ZoneInfo, pattern: str = "%-d.%-m.%Y %H:%M") -> str:
+    """A moment as the configured zone's wall time (Finnish order); nothing when there is none."""
+    return moment.astimezone(zone).strftime(pattern) if moment else ""
 
 
 def network_kinds(con: duckdb.DuckDBPyConnection, bounds: dict) -> list[tuple[str, int]]:

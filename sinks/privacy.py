@@ -8,6 +8,7 @@ touched — never the personal data itself.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,8 @@ from enrich.business_ids import valid_or_none
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
 from sinks.state import recorded_timezone
-from sinks.erasure import audit, business_id_key, canonical, email_key, suppressed
+from sinks import companies
+from sinks.erasure import audit, business_id_key, canonical, email_key, erased_business, suppressed
 
 #: Mail providers whose domain says nothing about the sender's company.
 FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
@@ -78,6 +80,56 @@ def link_contacts(con: duckdb.DuckDBPyConnection) -> int:
         {"free": sorted(FREE_MAIL)},
     ).fetchall()[0][0]
     return linked
+
+
+#: What people type in a form's company field when they have none.
+NOT_A_COMPANY = {"yksityinen", "yksityishenkilö", "yksityishenkilo", "private", "private person", "none", "ei",
+                 "ei ole", "-", "n/a", "na", "personal", "oma", "itse"}
+_FINNISH_FORM = re.compile(r"(?i)(^|\s)(oy|oyj|ab|ky|ay|tmi|osk|ry|rf|abp)(\s|$)")
+
+
+def companies_from_contacts(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
+    """The company a submission names (its Business ID, else the name typed, with the e-mail's domain
+    as its website) is found or created, and the contact linked to it: a company that only filled in a
+    form is a lead too. A person who objected to direct marketing makes no company; neither does an
+    erased sole trader (by Business ID or name), a free-mail domain, or "private person".
+
+    Returns:
+        Contacts linked.
+    """
+    rows = con.execute(
+        """
+        SELECT contact_id, business_id, company_name, email FROM contacts
+        WHERE company_id IS NULL AND NOT marketing_objection AND (business_id IS NOT NULL OR company_name IS NOT NULL)
+        ORDER BY submitted_at, contact_id
+        """
+    ).fetchall()
+    if not rows:
+        return 0
+    erased, index, linked = erased_business(con, secret), companies.CompanyIndex(con), []
+    for contact_id, business_id, name, email in rows:
+        name = " ".join((name or "").split()) or None
+        if name and name.lower() in NOT_A_COMPANY:
+            name = None
+        if not (business_id or name) or erased(business_id, name):
+            continue
+        host = (email or "").rpartition("@")[2].lower()
+        website = host if host and host not in FREE_MAIL else None
+        country = "FI" if business_id or (name and _FINNISH_FORM.search(name)) else None
+        # an operator's list may give no country: "Kalliodata Oy" without one is the same company
+        found = index.find(business_id, name, country, website) or index.find(business_id, name,
+                                                                                None if country else "FI", website)
+        company_id, _ = found or index.ensure(con, business_id=business_id, name=name or business_id, country=country,
+                                              origin="form", website=website,
+                                              match_method="form-business-id" if business_id else None)
+        linked.append((contact_id, company_id))
+    if linked:
+        con.execute(
+            "UPDATE contacts SET company_id = l.company_id FROM (SELECT unnest($c) AS contact_id, unnest($k) AS "
+            "company_id) l WHERE contacts.contact_id = l.contact_id",
+            {"c": [c for c, _ in linked], "k": [k for _, k in linked]},
+        )
+    return len(linked)
 
 
 def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str, now: datetime) -> dict:

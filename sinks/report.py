@@ -50,7 +50,9 @@ CSV_HEADERS = {
     "website": "Website", "visits": "Visits", "pageviews": "Pageviews", "people": "Visitors",
     "last_visit_csv": "Last visit", "score": "Score", "reasons": "Why", "top_pages": "Top pages",
     "referrers": "Referrers", "campaigns": "Campaigns", "new": "New", "ytj_url": "YTJ page",
-    "channels": "Channels",  # last: earlier columns keep their places
+    "channels": "Channels",  # later: earlier columns keep their places
+    "sources": "Seen in", "contacted": "Contacted us", "export_visits": "Leadfeeder visits",
+    "export_pageviews": "Leadfeeder pageviews", "export_quality": "Leadfeeder quality",
 }
 CSV_COLUMNS = list(CSV_HEADERS)
 

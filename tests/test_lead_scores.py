@@ -101,11 +101,19 @@ def test_scores_are_those_of_migration_008(old_and_new, start, end):
     columns, rows = _scores(new, start, end)
     old_columns, old_rows = _scores(old, start, end)
     # Migration 015: sums are BIGINT, not 008's HUGEINT (BI drivers cannot map it); the values are the same.
-    assert (columns, rows) == ([(name, "BIGINT" if kind == "HUGEINT" else kind) for name, kind in old_columns], old_rows)
+    # Migration 017: the columns of every other source follow; with visits alone they add nothing.
+    width = len(old_columns)
+    assert (columns[:width], [r[:width] for r in rows]) == (
+        [(name, "BIGINT" if kind == "HUGEINT" else kind) for name, kind in old_columns], old_rows)
     assert "HUGEINT" not in {kind for _, kind in columns}
-    assert columns[0] == ("rank", "BIGINT") and columns[-2:] == [("score", "DOUBLE"), ("reasons", "VARCHAR")]
+    assert columns[0] == ("rank", "BIGINT") and columns[width - 2:width] == [("score", "DOUBLE"), ("reasons", "VARCHAR")]
+    new_columns = dict(columns[width:])
+    assert [r[width:] for r in rows] == [(0.0, 0, None, None, None, None, None, None, r[width + 8], "logs")
+                                         for r in rows]
+    assert new_columns["form_points"] in ("INTEGER", "DOUBLE") and new_columns["sources"] == "VARCHAR"
     if start.month == 10:
-        assert len(rows) > 5 and any("viewed pricing" in r[-1] and "viewed contact" in r[-1] for r in rows)
+        assert len(rows) > 5 and any("viewed pricing" in r[width - 1] and "viewed contact" in r[width - 1]
+                                     for r in rows)
 
 
 def test_intent_patterns_changed_after_the_fact_are_used():
@@ -115,7 +123,7 @@ def test_intent_patterns_changed_after_the_fact_are_used():
     con.execute("DELETE FROM intent_pages")
     con.execute("INSERT INTO intent_pages VALUES ('^/careers$', 'jobs')")
     _, rows = _scores(con, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-    reasons = " ".join(r[-1] for r in rows)
+    reasons = " ".join(r[21] for r in rows)  # the 22nd column since 008
     assert "viewed jobs" in reasons and "pricing" not in reasons
 
 

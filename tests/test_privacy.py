@@ -58,13 +58,19 @@ def _cli(*args):
 
 
 def test_contacts_are_linked_to_companies(world):
+    # Maija wrote the name of a company the logs saw (the list gives it no country); Teppo a Business ID of a
+    # company nothing else saw: it is a lead of its own (a submission is the strongest signal), found by it
     rows = _rows(world, "SELECT name, company_id, marketing_consent FROM contacts ORDER BY name")
-    assert rows == [("Maija Meikäläinen", None, True), ("Teppo Testaaja", None, False)]
-    with duckdb.connect(str(world.db)) as con:  # the company's website becomes known (YTJ, an export)
-        con.execute("UPDATE companies SET website = 'https://www.kalliodata.fi/'")
+    assert rows == [("Maija Meikäläinen", "3141593-8", True), ("Teppo Testaaja", "2468025-8", False)]
+    assert _rows(world, "SELECT company_id, name, kind, website FROM companies ORDER BY company_id") == [
+        ("2468025-8", "Testaajan Toiminimi", "company", None),  # gmail.com says nothing
+        ("3141593-8", "Kalliodata Oy", "company", None)]
+    with duckdb.connect(str(world.db)) as con:  # linked by the e-mail's domain once the website is known
+        con.execute("UPDATE contacts SET company_id = NULL")
+        con.execute("UPDATE companies SET website = 'https://www.kalliodata.fi/' WHERE company_id = '3141593-8'")
     engine.execute(world, "run", ["forms"])
     rows = _rows(world, "SELECT name, company_id FROM contacts ORDER BY name")
-    assert rows == [("Maija Meikäläinen", "3141593-8"), ("Teppo Testaaja", None)]  # gmail.com says nothing
+    assert rows == [("Maija Meikäläinen", "3141593-8"), ("Teppo Testaaja", "2468025-8")]
     assert _rows(world, "SELECT reason FROM rejects WHERE reason LIKE 'unreadable submission%'") != []
 
 
@@ -110,7 +116,7 @@ def test_forget_by_email_and_by_visitor_key(world):
 
 def test_forget_a_sole_trader_by_business_id(world):
     _cli("forget", "--business-id", "3141593-8")
-    assert _rows(world, "SELECT count(*) FROM companies") == [(0,)]
+    assert _rows(world, "SELECT business_id FROM companies") == [("2468025-8",)]  # Teppo's, from his form
     assert _rows(world, "SELECT count(*) FROM visits WHERE company_id IS NOT NULL") == [(0,)]
     assert _rows(world, "SELECT count(*) FROM contacts WHERE business_id = '3141593-8' OR company_id = '3141593-8'") == [(0,)]
     # the operator's list still names them, and the same logs come again: they stay erased
@@ -137,14 +143,18 @@ def test_subject_export_by_email_and_ip(world, tmp_path):
 def test_objection_keeps_a_company_out_of_reports_for_good(world):
     _cli("object", "--business-id", "3141593-8")
     stats = engine.execute(world, "report", ["report"])
-    assert stats["report_companies"] == 0
+    assert stats["report_companies"] == 1  # Teppo's company, from his form
     assert "Kalliodata" not in Path(stats["report_html"]).read_text()
+    assert "Maija" not in Path(stats["report_html"]).read_text()
     # re-created from scratch (e.g. after a merge), the company is flagged again
     with duckdb.connect(str(world.db)) as con:
         con.execute("UPDATE companies SET marketing_objection = false")
-    assert engine.execute(world, "report", ["report"])["report_companies"] == 0
+    assert engine.execute(world, "report", ["report"])["report_companies"] == 1
     _cli("object", "--email", "teppo@gmail.com")
     assert _rows(world, "SELECT name FROM contacts WHERE marketing_objection") == [("Teppo Testaaja",)]
+    # a person who objected is never shown, nor counted: his submission alone made that company a lead
+    stats = engine.execute(world, "report", ["report"])
+    assert stats["report_companies"] == 0 and "Teppo" not in Path(stats["report_html"]).read_text()
 
 
 def test_retention_deletes_old_visits_keeps_aggregates_and_compacts(world):
