@@ -107,7 +107,7 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
         kind: ``email``, ``ip``, ``visitor-key`` or ``business-id`` (a sole trader is a person).
 
     Returns:
-        Rows deleted per table, and (``business-id``) the report files that still name the subject.
+        Rows deleted per table, and (``business-id``, ``email``) the report files that still name the subject.
 
     Raises:
         ValueError: the identifier is not one of its kind (nothing is done).
@@ -120,6 +120,10 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
 
     if kind == "email":
         key = email_key(secret, value)
+        names = [name for (name,) in con.execute(
+            "SELECT DISTINCT name FROM contacts WHERE email_key = ? AND name IS NOT NULL", [key]).fetchall()]
+        # the sales report shows who contacted a company: the files that still do are listed
+        rows["report_files_still_naming_the_subject"] = _reports_naming(con, [value, *names])
         delete("contacts", "email_key = ?", [key])
         _suppress(con, "email", key, now)
     elif kind in ("ip", "visitor-key"):

@@ -1,0 +1,169 @@
+"""One company, one picture: the logs, a Leadfeeder-style export and form submissions in one lead list.
+
+A night is built offline from a log, an operator list, an export and a forms file; the lead_scores view,
+``lead_scores_for`` and the sales report (HTML and CSV) must show every company of the period from any source,
+keep the export's figures apart from the logs', count a submission as the strongest signal and show who sent
+it — unless that person, or their company, objected.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows import commands, engine
+from flows.cli import app
+from flows.config import load_settings
+from tests.conftest import combined, write_log
+
+NETWORKS = "cidr,organisation,business_id,kind,country\n185.213.44.0/24,Kalliodata Oy,3141593-8,company,FI\n"
+LINES = [combined(client="185.213.44.10", ts=f"20/Nov/2026:10:0{n}:00 +0200", request=f"GET /page{n} HTTP/1.1")
+         for n in range(3)] + [combined(client="185.213.44.77", ts="21/Nov/2026:09:00:00 +0200")]
+# Kalliodata: in the logs too (its export figures are its own); Metsä: only in the export
+EXPORT = (
+    "Company name;Website;Industry;Business ID;Country;City;First visit;Last visit;Visits;Page views;Quality;Source;Medium\n"
+    "Kalliodata Oy;kalliodata.example;Software;3141593-8;Finland;Tampere;16.11.2026 09:12;22.11.2026 15:40;9;31;8;google;organic\n"
+    "Metsä Logistics Ab;metsalogistics.example;Logistics;2718282-8;Finland;Kotka;17.11.2026 08:30;20.11.2026 11:02;4;15;7;"
+    "newsletter;email\n"
+)
+SUBMISSIONS = [
+    # a company the logs saw, by the e-mail's domain and name
+    {"time": "2026-11-20T10:30:00", "form": "contact", "name": "Maija Esimerkki", "email": "maija@kalliodata.example",
+     "company": "Kalliodata Oy", "position": "CTO"},
+    # a company seen nowhere else: its Business ID
+    {"time": "2026-11-22T09:05:00", "form": "configurator", "name": "Liisa Kuvitelma",
+     "email": "liisa@revontuli.example", "company": "Revontuli Robotics Oy", "business_id": "2357111-3",
+     "position": "CEO"},
+    # a person who later objects: their submission alone made Pohjantähti a lead
+    {"time": "2026-11-21T12:00:00", "form": "demo request", "name": "Olli Vastustaja", "email": "olli@pohjantahti.example",
+     "company": "Pohjantähti Oy", "position": "CFO"},
+    # nobody's company
+    {"time": "2026-11-21T13:00:00", "form": "chat", "name": "Anna Testi", "email": "anna@gmail.com",
+     "company": "yksityishenkilö"},
+]
+
+
+@pytest.fixture
+def night(tmp_path):
+    (tmp_path / "networks.csv").write_text(NETWORKS)
+    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8-sig")
+    (tmp_path / "forms.jsonl").write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in SUBMISSIONS))
+    settings = load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", LINES))],
+         "leadfeeder": [str(tmp_path / "export.csv")], "forms": [str(tmp_path / "forms.jsonl")],
+         "offline": True, "report_dir": str(tmp_path / "reports"), "until": "2026-11-22", "since": "2026-11-01"},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
+    engine.execute(settings, "networks import", [commands.import_network_list(tmp_path / "networks.csv", "operator")])
+    stats = engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
+    return settings, stats
+
+
+def _leads(settings) -> dict[str, dict]:
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        result = con.execute("SELECT * FROM lead_scores")
+        names = [d[0] for d in result.description]
+        return {row[names.index("name")]: dict(zip(names, row)) for row in result.fetchall()}
+
+
+def _csv(stats) -> dict[str, dict]:
+    with open(stats["report_csv"], encoding="utf-8-sig", newline="") as handle:
+        return {row["Company"]: row for row in csv.DictReader(handle, delimiter=";")}
+
+
+def test_every_source_s_companies_are_leads(night):
+    settings, stats = night
+    leads = _leads(settings)
+    assert set(leads) == {"Kalliodata Oy", "Metsä Logistics Ab", "Revontuli Robotics Oy", "Pohjantähti Oy"}
+    assert leads["Kalliodata Oy"]["sources"] == "logs, leadfeeder, forms"
+    assert leads["Metsä Logistics Ab"]["sources"] == "leadfeeder"
+    assert leads["Revontuli Robotics Oy"]["sources"] == "forms"
+    assert leads["Revontuli Robotics Oy"]["business_id"] == "2357111-3"
+    assert set(_csv(stats)) == set(leads)  # the report is the view
+
+
+def test_the_export_s_figures_are_its_own_never_added_to_the_logs(night):
+    settings, _ = night
+    kallio, metsa = _leads(settings)["Kalliodata Oy"], _leads(settings)["Metsä Logistics Ab"]
+    # Kalliodata: the logs saw 2 visits (one per address) of 4 pageviews; the export's 9 visits stay apart
+    assert (kallio["visits"], kallio["pageviews"], kallio["people"]) == (2, 4, 2)
+    assert (kallio["export_visits"], kallio["export_pageviews"], kallio["export_quality"]) == (9, 31, 8)
+    assert kallio["visit_points"] == round(30 * (1 - math.exp(-2 / 5)), 1)  # the logs' visits, not 9 or 11
+    # Metsä: the logs saw nothing, so the export's figures are the ones scored, and shown as the export's
+    assert (metsa["visits"], metsa["pageviews"], metsa["export_visits"]) == (0, 0, 4)
+    assert metsa["visit_points"] == round(30 * (1 - math.exp(-4 / 5)), 1)
+    assert metsa["pageview_points"] == round(20 * (1 - math.exp(-15 / 15)), 1)
+    assert metsa["recency_points"] == 30 - 2  # its export's last visit, 20.11., two days before the period's end
+    assert "Leadfeeder: 4 visits, 15 pageviews, quality 7, last 20.11.2026" in metsa["reasons"]
+    assert "last visit" not in metsa["reasons"]  # our logs saw no visit
+
+
+def test_a_submission_is_the_strongest_signal_and_documented(night):
+    settings, _ = night
+    leads = _leads(settings)
+    revontuli = leads["Revontuli Robotics Oy"]
+    assert revontuli["form_points"] == 40 and revontuli["forms"] == 1 and revontuli["form_names"] == "configurator"
+    assert revontuli["score"] == 40 + 30  # the form and its day, the period's last
+    assert revontuli["reasons"] == "submitted the configurator form 22.11.2026"
+    assert leads["Kalliodata Oy"]["reasons"].startswith("submitted the contact form 20.11.2026; 2 visits")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "form, chat or configurator submission | 40" in readme
+
+
+def test_the_view_has_no_personal_data(night):
+    settings, _ = night
+    text = json.dumps(list(_leads(settings).values()), default=str)
+    for person in ("Maija", "maija@", "Liisa", "CTO", "CEO"):
+        assert person not in text
+
+
+def test_the_report_shows_who_contacted_the_company(night):
+    _, stats = night
+    html = Path(stats["report_html"]).read_text()
+    assert "Contacted us: configurator form, 22.11.2026 09:05" in html
+    assert "Liisa Kuvitelma, CEO, <a href=\"mailto:liisa@revontuli.example\">" in html
+    assert "Leadfeeder's figures: 4 visits, 15 pageviews, quality 7" in html
+    rows = _csv(stats)
+    assert rows["Revontuli Robotics Oy"]["Contacted us"] == "configurator 22.11.2026 09:05, Liisa Kuvitelma, CEO, liisa@revontuli.example"
+    assert rows["Metsä Logistics Ab"]["Leadfeeder visits"] == "4" and rows["Metsä Logistics Ab"]["Visits"] == "0"
+    assert rows["Revontuli Robotics Oy"]["Seen in"] == "forms" and rows["Revontuli Robotics Oy"]["New"] == "yes"
+    assert "Anna" not in html and "yksityis" not in html  # a private person's chat names no company
+
+
+def test_objecting_people_and_companies_never_appear(night, monkeypatch):
+    settings, _ = night
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    runner = CliRunner()
+    assert runner.invoke(app, ["object", "--email", "olli@pohjantahti.example"]).exit_code == 0
+    assert runner.invoke(app, ["object", "--business-id", "2718282-8"]).exit_code == 0
+    stats = engine.execute(settings, "report", ["report"])
+    html = Path(stats["report_html"]).read_text()
+    for gone in ("Olli", "olli@", "Pohjantähti", "Metsä"):
+        assert gone not in html
+    assert set(_csv(stats)) == {"Kalliodata Oy", "Revontuli Robotics Oy"} == set(_leads(settings))
+
+
+def test_a_rerun_changes_nothing(night):
+    settings, _ = night
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        before = con.execute("SELECT * FROM companies ORDER BY company_id").fetchall()
+    engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load"])
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT * FROM companies ORDER BY company_id").fetchall() == before
+        assert con.execute("SELECT count(*) FROM contacts").fetchall() == [(4,)]
+
+
+def test_forgetting_a_person_lists_the_reports_that_name_them(night, monkeypatch):
+    settings, stats = night
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    result = CliRunner().invoke(app, ["forget", "--email", "Liisa@Revontuli.example"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["forgotten"]["report_files_still_naming_the_subject"]
+    assert sorted(listed) == sorted([stats["report_html"], stats["report_csv"]])
+    stats = engine.execute(settings, "report", ["report"])
+    assert "Liisa" not in Path(stats["report_html"]).read_text()
