@@ -82,9 +82,8 @@ class WebhookSender:
         parts = urlsplit(self.url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise PermanentError("the webhook URL is not an http(s) URL")
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        if len(path) > 1:
-            _HIDE.secrets.add(path)
+        if len(parts.path) > 1:  # with its query, and alone (redact_secrets may have rewritten the query)
+            _HIDE.secrets.update({parts.path + (f"?{parts.query}" if parts.query else ""), parts.path})
         self.session.headers.update({"User-Agent": self.user_agent, "Content-Type": "application/json"})
         self.session.trust_env = False  # no .netrc credentials or proxy from the environment for a third party
 

@@ -149,7 +149,8 @@ def slack(message: dict) -> dict:
     return {"text": slack_escape(f"{label}: {name} (score {_facts(message)[0][1]})"), "blocks": blocks}
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>~|])")
+# Links ([x](url)), emphasis (* _ ~), code (`), and the raw angle brackets some clients autolink.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~|])")
 
 
 def teams_escape(text: str) -> str:

@@ -16,7 +16,7 @@ from enrich.errors import LeadpipeError
 from enrich.webhook_client import WebhookSender
 from enrich.webhooks import lead_message, render
 from flows.context import USER_AGENT, RunContext
-from sinks import database, pushes
+from sinks import database, privacy, pushes
 from sinks.crm import write_crm_csv
 from sinks.leads import Period, default_period, report_data
 
@@ -35,7 +35,9 @@ def _period(ctx: RunContext) -> Period:
 
 
 def _leads(ctx: RunContext, period: Period) -> list[dict]:
-    """The period's leads at ``push_min_score`` or above, best first (objecting companies are never among them)."""
+    """The period's leads at ``push_min_score`` or above, best first. Objections are applied first (a
+    company re-created since its objection is flagged again): an objecting company is never among them."""
+    privacy.apply_objections(ctx.con, ctx.secret)
     return [row for row in report_data(ctx.con, period)["companies"]
             if (row.get("score") or 0) >= ctx.settings.push_min_score]
 

@@ -1,0 +1,335 @@
+"""Issue 15 item 5: the CRM push reaches a webhook exactly once per company and day, across reruns.
+
+A real HTTP server on 127.0.0.1 (threaded stdlib) receives the pushes and answers as told:
+200, 429 with Retry-After, 500, a redirect elsewhere, or too slowly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import shutil
+import threading
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from enrich.webhooks import lead_message, render, slack, teams
+from flows import cli, commands, engine
+from flows.context import RunContext
+from sinks import pushes
+from tests.conftest import combined, offline_night, write_log
+
+TOKEN = "T000/B000/XoXsEcReTtOkEn"
+SIG = "sIgNaTuReSeCrEt"
+HOSTILE = "<!channel> *Bold* & [Win](http://evil.example) Oy"
+NETWORKS = (
+    "cidr,organisation,business_id,kind\n"
+    "185.213.44.0/24,Kalliodata Oy,1234567-1,company\n"
+    f"193.166.220.0/24,\"{HOSTILE}\",,company\n"
+    "80.248.161.0/24,=HYPERLINK(\"http://evil.example\") Ab,,company\n"
+)
+CLIENTS = ("185.213.44.7", "193.166.220.7", "80.248.161.7")
+
+
+class Webhook:
+    """A local webhook: records every request; answers from ``script`` (a function of the request number)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script = lambda n: (200, {}, b"ok", 0.0)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+                status, headers, answer, delay = outer.script(len(outer.requests))
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:  # the client gave up (a timeout)
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/services/{TOKEN}?sig={SIG}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def shown(self) -> str:
+        """The origin as errors show it (addresses are masked in every one line)."""
+        return self.base.replace("127.0.0.1", "x.x.x.x")
+
+    def companies(self) -> list[str]:
+        return [r["json"]["company"] for r in self.requests]
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Three companies' visits (21–22 Nov 2026), resolved offline and reported, once for the module."""
+    base = tmp_path_factory.mktemp("push-base")
+    networks = base / "networks.csv"
+    networks.write_text(NETWORKS)
+    lines = [combined(client=client, ts=f"2{1 + i % 2}/Nov/2026:1{i}:00:00 +0200", request="GET /pricing HTTP/1.1")
+             for i, client in enumerate(CLIENTS)]
+    settings, _ = offline_night(base, lines, networks)
+    return base, settings
+
+
+@pytest.fixture
+def night(built, tmp_path, webhook):
+    """A copy of the built database, with the webhook configured (as from LEADPIPE_WEBHOOK_URL)."""
+    base, settings = built
+    shutil.copytree(base, tmp_path / "night")
+    root = tmp_path / "night"
+    return replace(settings, db=root / "leads.duckdb", config_dir=root / "cfg", report_dir=root / "reports",
+                   offline=False, webhook_url=webhook.url, retry_backoff=(0.0,), request_timeout=(1.0, 1.0),
+                   report_url="https://intra.example/leads/", logs=())
+
+
+def _rows(settings, sql: str, params=()):
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def _push(settings, stage: str = "push") -> dict:
+    return engine.execute(settings, "push", [stage])
+
+
+def test_a_push_reaches_the_server_once_per_company_and_day_across_reruns(night, webhook):
+    first = _push(night)
+    assert first["push_sent"] == 3 and first["push_failed"] == 0
+    assert sorted(webhook.companies()) == sorted(["Kalliodata Oy", HOSTILE, '=HYPERLINK("http://evil.example") Ab'])
+    again = _push(night)
+    engine.execute(night, "run", ["report", "push"])  # a whole rerun of the night's end
+    assert again["push_due"] == 0 and again["push_sent"] == 0
+    assert len(webhook.requests) == 3, "a rerun sends nothing twice"
+    keys = {r["headers"]["Idempotency-Key"] for r in webhook.requests}
+    assert len(keys) == 3
+    message = next(r["json"] for r in webhook.requests if r["json"]["company"] == "Kalliodata Oy")
+    assert message["schema"] == "leadpipe.lead/1" and message["business_id"] == "1234567-1"
+    assert message["last_visit"].endswith("+02:00") and message["day"] == RunContext(night, None, 0, None, b"",
+                                                                                        None, None).today().isoformat()
+    assert message["report_url"] == "https://intra.example/leads/lead-report-2026-11-22.html"
+    assert message["ytj_url"].endswith("1234567-1") and isinstance(message["score"], (int, float))
+    assert _rows(night, "SELECT status, attempts, count(*) FROM pushes GROUP BY ALL") == [("sent", 1, 3)]
+
+
+def test_a_changed_lead_is_pushed_again_the_next_day_and_only_then(night, webhook, monkeypatch, tmp_path):
+    _push(night)
+    later = write_log(tmp_path / "later.log", [combined(client=CLIENTS[0], ts="22/Nov/2026:18:00:00 +0200",
+                                                        request="GET /contact HTTP/1.1")])
+    engine.execute(replace(night, logs=(str(later),)), "run", ["ingest", "resolve", "load", "report"])
+    assert _push(night)["push_sent"] == 0, "changed, but already pushed today"
+    tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    monkeypatch.setattr(RunContext, "today", lambda self: tomorrow)
+    assert _push(night)["push_sent"] == 1
+    assert webhook.companies()[-1] == "Kalliodata Oy" and len(webhook.requests) == 4
+    assert _push(night)["push_sent"] == 0
+    assert webhook.requests[-1]["json"]["day"] == tomorrow.isoformat()
+
+
+def test_429_with_retry_after_is_waited_for_then_sent(night, webhook):
+    webhook.script = lambda n: (429, {"Retry-After": "1"}, b"rate_limited", 0.0) if n == 1 else (200, {}, b"ok", 0.0)
+    started = time.monotonic()
+    stats = _push(night)
+    assert stats["push_sent"] == 3 and stats["push_failed"] == 0
+    assert time.monotonic() - started >= 1.0
+    assert len(webhook.requests) == 4  # the refused one, sent again, and the two others
+
+
+def test_500_is_recorded_the_night_succeeds_and_the_next_run_retries(night, webhook):
+    webhook.script = lambda n: (500, {}, b"oops", 0.0)
+    stats = engine.execute(night, "run", ["report", "push"])
+    assert stats["push_failed"] == 3 and stats["push_sent"] == 0
+    assert _rows(night, "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1") == [("success",)]
+    errors = _rows(night, "SELECT DISTINCT status, attempts, last_error FROM pushes")
+    assert errors == [("failed", 1, f"{webhook.shown}: HTTP 500 oops after 3 attempts")]
+    webhook.script = lambda n: (200, {}, b"ok", 0.0)
+    assert _push(night)["push_sent"] == 3
+    assert _rows(night, "SELECT DISTINCT status, attempts, last_error FROM pushes") == [("sent", 2, None)]
+
+
+def test_a_webhook_that_keeps_failing_is_given_up_for_the_run_and_bounded_over_the_day(night, webhook, monkeypatch):
+    monkeypatch.setattr(pushes, "FAILURES_IN_A_ROW", 1)
+    webhook.script = lambda n: (404, {}, b"no_service", 0.0)
+    stats = _push(night)
+    assert (stats["push_failed"], stats["push_deferred"]) == (1, 2)
+    assert _rows(night, "SELECT last_error FROM pushes") == [(f"{webhook.shown}: HTTP 404 no_service",)]
+    for _ in range(pushes.MAX_ATTEMPTS + 2):
+        _push(night)
+    assert max(a for (a,) in _rows(night, "SELECT attempts FROM pushes")) == pushes.MAX_ATTEMPTS
+
+
+def test_a_timeout_is_a_failure_not_a_hang(night, webhook):
+    webhook.script = lambda n: (200, {}, b"ok", 1.5)
+    started = time.monotonic()
+    stats = _push(replace(night, request_timeout=(1.0, 0.3)))
+    assert stats["push_failed"] == 3 and time.monotonic() - started < 20
+    assert {e for (e,) in _rows(night, "SELECT last_error FROM pushes")} == {
+        f"{webhook.shown}: ReadTimeout after 3 attempts"}
+
+
+def test_a_redirect_to_another_host_is_not_followed(night, webhook):
+    elsewhere = Webhook()
+    try:
+        target = elsewhere.base.replace("127.0.0.1", "localhost") + "/steal"
+        webhook.script = lambda n: (307, {"Location": target}, b"", 0.0)
+        stats = _push(night)
+        assert stats["push_failed"] == 3 and elsewhere.requests == []
+        (error,) = {e for (e,) in _rows(night, "SELECT last_error FROM pushes")}
+        assert "redirect to http://localhost" in error and "not followed" in error
+    finally:
+        elsewhere.server.shutdown()
+        elsewhere.server.server_close()
+
+
+def test_a_huge_answer_is_not_read(night, webhook):
+    webhook.script = lambda n: (200, {}, b"x" * (8 << 20), 0.0)
+    assert _push(night)["push_sent"] == 3
+
+
+def test_slack_and_teams_messages_have_their_shapes_and_escape_markup(night, webhook):
+    stats = _push(replace(night, webhook_format="slack"))
+    assert stats["push_sent"] == 3
+    bodies = [r["json"] for r in webhook.requests]
+    assert all(set(b) == {"text", "blocks"} and b["blocks"][0]["type"] == "section" for b in bodies)
+    hostile = next(b for b in bodies if "channel" in b["text"])
+    shown = json.dumps(hostile)
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown and "&amp;" in shown
+    assert "<https://intra.example/leads/lead-report-2026-11-22.html|Lead report>" in shown
+
+    message = lead_message({"company_id": "x", "name": HOSTILE, "score": 12.5, "new": True, "website": "evil|x.fi",
+                            "last_visit": datetime(2026, 11, 22, 8, tzinfo=timezone.utc)},
+                           day=date(2026, 11, 26), zone="Europe/Helsinki", report_url=None)
+    card = teams(message)
+    assert card["type"] == "message" and len(card["attachments"]) == 1
+    attachment = card["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    content = attachment["content"]
+    assert content["type"] == "AdaptiveCard" and content["version"] == "1.4"
+    title = content["body"][0]["text"]
+    assert r"\[Win\](http://evil.example)" in title and "[Win](" not in title
+    assert "Last visit" in json.dumps(content) and "22.11.2026 10:00" in json.dumps(content)
+    assert "evil|x" not in json.dumps(slack(message)), "a link target with | is shown as text, not linked"
+    assert render(message, "generic") == message
+
+
+def test_form_submissions_are_pushed_without_the_person():
+    row = {"company_id": "x", "name": "Kalliodata Oy", "score": 40, "new": False,
+           "last_visit": datetime(2026, 11, 22, 8, tzinfo=timezone.utc),
+           "forms": [{"form": "configurator", "submitted_at": datetime(2026, 11, 20, 9, tzinfo=timezone.utc),
+                      "name": "Maija Meikäläinen", "email": "maija@kalliodata.fi", "message": "call me"},
+                     "Maija Meikäläinen <maija@kalliodata.fi>"]}
+    message = lead_message(row, day=date(2026, 11, 26), zone="Europe/Helsinki", report_url=None)
+    assert message["forms"] == ["form submitted: configurator, 20.11.2026"]
+    for fmt in ("generic", "slack", "teams"):
+        text = json.dumps(render(message, fmt), ensure_ascii=False)
+        assert "Maija" not in text and "maija@" not in text and "call me" not in text
+
+
+def test_the_webhook_token_is_never_in_logs_runs_or_errors(night, webhook, caplog):
+    webhook.script = lambda n: (500, {}, b"", 0.0)
+    caplog.set_level(logging.DEBUG)
+    stats = _push(night)
+    assert stats["push_failed"] == 3
+    webhook.script = lambda n: (200, {}, b"ok", 0.0)
+    _push(night)
+    stored = json.dumps(_rows(night, "SELECT * FROM runs"), default=str) + json.dumps(
+        _rows(night, "SELECT * FROM pushes"), default=str)
+    for secret in (TOKEN, "XoXsEcReTtOkEn", SIG):
+        assert secret not in caplog.text and secret not in stored and secret not in repr(night)
+        assert secret not in json.dumps(stats, default=str)
+    assert "POST /***" in caplog.text or "/services/" not in caplog.text  # urllib3's debug line, path hidden
+
+
+def test_an_objecting_company_is_never_pushed(night, webhook):
+    engine.execute(night, "object", [commands.privacy_request("object", "business-id", "1234567-1")])
+    assert _push(night)["push_sent"] == 2
+    assert "Kalliodata Oy" not in webhook.companies()
+
+
+def test_no_webhook_is_one_log_line_and_a_count(night, webhook, caplog):
+    caplog.set_level(logging.INFO, logger="leadpipe")
+    stats = _push(replace(night, webhook_url=None))
+    assert stats["push_skipped"] == 1 and webhook.requests == []
+    assert [r.message for r in caplog.records if r.message.startswith("push")] == [
+        "push: no webhook configured (LEADPIPE_WEBHOOK_URL): nothing pushed"]
+
+
+def test_a_dry_run_sends_and_records_nothing(night, webhook):
+    stats = engine.execute(night, "push", [_dry()])
+    assert stats["push_due"] == 3 and stats["push_sent"] == 0 and webhook.requests == []
+    assert _rows(night, "SELECT count(*) FROM pushes") == [(0,)]
+
+
+def _dry():
+    from flows.crm_push import push_dry_run
+
+    return push_dry_run
+
+
+def _cli(night, *args, env=None):
+    return CliRunner().invoke(cli.app, ["push", "--db", str(night.db), *args],
+                              env={"LEADPIPE_CONFIG_DIR": str(night.config_dir), **(env or {})})
+
+
+@pytest.mark.parametrize("crm, headers", [
+    ("hubspot", ["Name", "Company Domain Name", "Website URL", "City", "Country/Region", "Description",
+                 "Business ID", "Lead score", "Last visit", "Lead report"]),
+    ("pipedrive", ["Organization - Name", "Organization - Address", "Organization - Website",
+                   "Organization - Business ID", "Organization - Lead score", "Organization - Last visit",
+                   "Organization - Lead report", "Note - Content"]),
+])
+def test_crm_import_files_have_the_importers_headers_and_no_formula(night, webhook, tmp_path, crm, headers):
+    out = tmp_path / f"{crm}.csv"
+    result = _cli(night, "--crm", crm, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_bytes().decode("utf-8")
+    assert not text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == headers and len(rows) == 4
+    names = [row[0] for row in rows[1:]]
+    assert "'=HYPERLINK(\"http://evil.example\") Ab" in names
+    assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
+    kallio = next(row for row in rows[1:] if row[0] == "Kalliodata Oy")
+    assert "1234567-1" in kallio and "2026-11-21" in kallio and "Finland" in ", ".join(kallio)
+    assert webhook.requests == []
+
+
+def test_push_command_lines(night, webhook, tmp_path):
+    missing = CliRunner().invoke(cli.app, ["push", "--db", str(tmp_path / "nope.duckdb")],
+                                 env={"LEADPIPE_WEBHOOK_URL": webhook.url})
+    assert missing.exit_code == 1 and "no database at" in missing.output and TOKEN not in missing.output
+    unset = _cli(night, env={"LEADPIPE_WEBHOOK_URL": ""})
+    assert unset.exit_code == 1 and "LEADPIPE_WEBHOOK_URL" in unset.output
+    assert _cli(night, "--crm", "salesforce", "--out", str(tmp_path / "x.csv")).exit_code == 1
+    sent = _cli(night, env={"LEADPIPE_WEBHOOK_URL": webhook.url, "LEADPIPE_WEBHOOK_FORMAT": "teams"})
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["push_sent"] == 3 and TOKEN not in sent.output
+    assert all(r["json"]["type"] == "message" for r in webhook.requests)
