@@ -44,15 +44,20 @@ def _leads(ctx: RunContext, period: Period) -> list[dict]:
 
 def _push(ctx: RunContext, dry_run: bool) -> dict:
     settings = ctx.settings
+    removed = 0
+    if not dry_run:  # an erased company's rows go, webhook or not (its id may be a sole trader's Business ID)
+        with database.transaction(ctx.con):
+            removed = pushes.forget_orphans(ctx.con)
+        ctx.compact = ctx.compact or removed > 0  # erased rows must not linger in free blocks
     if not settings.webhook_url:
         log.info("push: no webhook configured (LEADPIPE_WEBHOOK_URL): nothing pushed")
-        return {"push_skipped": 1}
+        return {"push_skipped": 1, "push_orphans_removed": removed}
     try:
         sender = WebhookSender(settings.webhook_url, user_agent=USER_AGENT, timeout=tuple(settings.request_timeout),
                                backoff=settings.retry_backoff)
     except LeadpipeError as exc:  # a night is never failed by its webhook: counted, one line
         log.warning("push: %s: nothing pushed", exc)
-        return {"push_skipped": 1}
+        return {"push_skipped": 1, "push_orphans_removed": removed}
     period, day, fmt = _period(ctx), ctx.today(), settings.webhook_format
     link = pushes.report_link(ctx.con, period, settings.report_url)
 
@@ -66,7 +71,7 @@ def _push(ctx: RunContext, dry_run: bool) -> dict:
                                    now=ctx.now, limit=settings.push_max, dry_run=dry_run)
     log.info("push to %s (%s): %d due, %d sent, %d failed, %d wait", sender.shown, fmt, counts["push_due"],
              counts["push_sent"], counts["push_failed"], counts["push_deferred"])
-    return {**counts, "push_dry_run": dry_run} if dry_run else counts
+    return {**counts, "push_orphans_removed": removed, **({"push_dry_run": True} if dry_run else {})}
 
 
 def push(ctx: RunContext) -> dict:

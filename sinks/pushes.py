@@ -137,14 +137,13 @@ def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable
 
     Returns:
         counts: ``push_candidates`` (the period's leads at ``min_score`` or above), ``push_due``,
-        ``push_sent``, ``push_failed``, ``push_deferred`` (the limit or a failing webhook),
-        ``push_orphans_removed``; with ``dry_run`` nothing is sent or recorded.
+        ``push_sent``, ``push_failed``, ``push_deferred`` (the limit or a failing webhook); with
+        ``dry_run`` nothing is sent or recorded.
     """
     candidates = [row for row in leads if (row.get("score") or 0) >= min_score]
-    removed = 0 if dry_run else forget_orphans(con)
     chosen = due(con, candidates, target, day)
     counts = {"push_candidates": len(candidates), "push_due": len(chosen), "push_sent": 0, "push_failed": 0,
-              "push_deferred": 0, "push_orphans_removed": removed}
+              "push_deferred": 0}
     if dry_run:
         return counts
     in_a_row = 0

@@ -274,6 +274,15 @@ def test_an_objecting_company_is_never_pushed(night, webhook):
     assert "Kalliodata Oy" not in webhook.companies()
 
 
+def test_a_forgotten_company_leaves_no_push_row(night, webhook):
+    _push(night)
+    engine.execute(night, "forget", [commands.privacy_request("forget", "business-id", "1234567-1")])
+    stats = _push(replace(night, webhook_url=None))
+    assert stats["push_orphans_removed"] == 1
+    assert _rows(night, "SELECT count(*) FROM pushes WHERE company_id = ?", ["1234567-1"]) == [(0,)]
+    assert _rows(night, "SELECT count(*) FROM pushes") == [(2,)]
+
+
 def test_no_webhook_is_one_log_line_and_a_count(night, webhook, caplog):
     caplog.set_level(logging.INFO, logger="leadpipe")
     stats = _push(replace(night, webhook_url=None))
