@@ -61,11 +61,6 @@ def _intent_pages(value: object) -> tuple[tuple[str, str], ...]:
     return tuple((str(pattern), str(label)) for label, pattern in pairs)
 
 
-def _webhook_format(name: str) -> None:
-    if name not in ("generic", "slack", "teams"):  # enrich/webhooks.py FORMATS
-        raise ValueError("expected generic, slack or teams")
-
-
 def _smtp_port(port: int) -> None:
     if not 0 <= port <= 65535:
         raise ValueError("not a port (0: the usual one of smtp_security)")
@@ -74,6 +69,11 @@ def _smtp_port(port: int) -> None:
 def _smtp_security(mode: str) -> None:
     if mode not in ("starttls", "ssl", "none"):
         raise ValueError("expected starttls, ssl or none")
+
+
+def _webhook_format(name: str) -> None:
+    if name not in ("generic", "slack", "teams"):  # enrich/webhooks.py FORMATS
+        raise ValueError("expected generic, slack or teams")
 
 
 def setting(default: Any, *, check: Callable[[Any], None] | None = None,
