@@ -19,7 +19,10 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sinks.text import clean_text
+# sinks/text.py's rule (enrich does not import sinks): breaks and tabs become spaces; other C0/C1
+# controls and the characters that reorder text go. tests/test_push.py keeps the two in step.
+_BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 FORMATS = ("generic", "slack", "teams")
 #: The generic payload's shape and version: a new field keeps it, a changed or removed one bumps it.
@@ -31,6 +34,11 @@ def check_format(name: str) -> None:
     """Raises ValueError: not one of :data:`FORMATS`."""
     if name not in FORMATS:
         raise ValueError(f"expected one of {', '.join(FORMATS)}")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control and bidi characters; line breaks and tabs become spaces."""
+    return _UNSAFE.sub("", _BREAKS.sub(" ", text))
 
 
 def _text(value: object) -> str | None:

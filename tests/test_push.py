@@ -342,3 +342,13 @@ def test_push_command_lines(night, webhook, tmp_path):
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.stdout)["push_sent"] == 3 and TOKEN not in sent.output
     assert all(r["json"]["type"] == "message" for r in webhook.requests)
+
+
+def test_messages_clean_text_as_every_other_output_does():
+    """enrich/webhooks.py keeps its own copy of sinks/text.py's rule (enrich imports no sinks): the same."""
+    from enrich import webhooks
+    from sinks.text import clean_text
+
+    hostile = "Esc\x1b[2J\x1b]8;;http://evil\x1b\\Oy\tInvoice\u202egnp.exe\x00\x9b31m\r\n\u2028\u2066x\u2069"
+    assert webhooks.clean_text(hostile) == clean_text(hostile)
+    assert webhooks._UNSAFE.pattern == __import__("sinks.text", fromlist=["_UNSAFE"])._UNSAFE.pattern
