@@ -16,14 +16,16 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import duckdb
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from enrich.mail import build_message
 from sinks.feeds import Feed
 from sinks.files import private_writer
 from sinks.leads import Period
-from sinks.text import one_line
+from sinks.text import clean, clean_text, one_line
 
 log = logging.getLogger("leadpipe")
 
@@ -36,6 +38,54 @@ def report_link(report_url: str | None, html_path: Path) -> str | None:
     if not report_url:
         return None
     return report_url.rstrip("/") + "/" + quote(html_path.name)
+
+
+def render_email(data: dict, report_link: str | None, generated_at: datetime) -> tuple[str, str]:
+    """A feed's e-mail as (HTML, plain text).
+
+    Args:
+        data: the feed's data (:func:`sinks.feeds.feed_data`): ``feed``, ``period``, ``top``, ``companies``, ``new``.
+        report_link: the full report's URL, or None when it is attached.
+    """
+    environment = Environment(loader=PackageLoader("sinks", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                              finalize=clean)
+    period = data["period"]
+    values = {
+        **data, "report_link": report_link, "period_text": _period_text(period),
+        "generated_at": generated_at.astimezone(ZoneInfo(period.zone)).strftime("%-d.%-m.%Y %H:%M"),
+    }
+    html = environment.get_template("lead_email.html.j2").render(**values)
+    lines = [f"{data['feed'].title}: {len(data['companies'])} companies, {len(data['new'])} new ({values['period_text']})",
+             ""]
+    for row in data["top"]:
+        lines.append(f"{row['rank']}. {row['name']}{' [NEW]' if row.get('new') else ''} — score {row['score']:g}")
+        details = " · ".join(str(v) for v in (row.get("business_id"), row.get("industry"), row.get("city")) if v)
+        if details:
+            lines.append(f"   {details}")
+        if row.get("reasons"):
+            lines.append(f"   Why: {row['reasons']}")
+        if row.get("top_pages"):
+            lines.append(f"   Pages: {', '.join(row['top_pages'])}")
+    if not data["top"]:
+        lines.append("No companies in this feed for the period.")
+    lines += ["", f"Full report: {report_link}" if report_link else "The full report is attached."]
+    return html, "\n".join(clean_text(line) for line in lines) + "\n"
+
+
+def _period_text(period) -> str:
+    return f"{period.start:%-d.%-m.%Y}–{period.end:%-d.%-m.%Y}"
+
+
+def feed_message(data: dict, *, sender: str, report_link: str | None, attachment: Path,
+                 generated_at: datetime) -> EmailMessage:
+    """The feed's message to its recipients: HTML and text, the report linked or attached."""
+    html, text = render_email(data, report_link, generated_at)
+    feed = data["feed"]
+    new = f", {len(data['new'])} new" if data["new"] else ""
+    subject = f"Leads: {feed.title} — {len(data['companies'])} companies{new} ({_period_text(data['period'])})"
+    return build_message(subject=clean_text(subject), html=html, text=text, sender=sender,
+                         recipients=feed.recipients, attachment=None if report_link else attachment,
+                         generated_at=generated_at)
 
 
 def previous(con: duckdb.DuckDBPyConnection, feed: str, period: Period) -> tuple[str, int] | None:
@@ -95,8 +145,7 @@ def deliver_feeds(con: duckdb.DuckDBPyConnection, feeds: list[dict], *, send: Se
             counts["deliver_already_sent" if status == "sent" else "deliver_gave_up"] += 1
             continue
         try:
-            message = build_message(data, sender=sender, recipients=feed.recipients, report_link=link,
-                                    attachment=html_path, generated_at=now)
+            message = feed_message(data, sender=sender, report_link=link, attachment=html_path, generated_at=now)
             if send is None:
                 path = outbox / f"lead-report-{period.end.isoformat()}-{feed.name}.eml"
                 with private_writer(path, "wb") as handle:

@@ -61,7 +61,7 @@ def test_the_flow_and_the_engine_run_the_one_declared_pipeline():
 
 def test_each_setting_is_declared_once_with_a_derived_environment_name(tmp_path):
     declared = {f.name for f in fields(Settings)}
-    assert set(KEYS) <= declared and {"http_auth", "http_token", "leadfeeder_token", "webhook_url"} == declared - set(KEYS)
+    assert set(KEYS) <= declared and {"http_auth", "http_token", "leadfeeder_token", "webhook_url", "smtp_auth"} == declared - set(KEYS)
     env = {env_name("rdap_max_requests"): "17", env_name("retry_backoff"): "1;3", env_name("offline"): "yes",
            env_name("since"): "2026-11-01", env_name("db"): str(tmp_path / "x.duckdb")}
     settings = load_settings({}, None, env)

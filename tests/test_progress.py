@@ -49,7 +49,7 @@ def test_a_terminal_shows_every_stage_and_reading_in_bytes_and_keeps_them_as_the
     rows = _last_screen(screen.getvalue())
     labels = [row.split()[1] for row in rows]
     assert labels == ["ingest", "reading", "parsing", "leadfeeder", "forms", "resolve", "resolving", "enrich",
-                      "enriching", "load", "sessions", "retention", "report", "publishing"]
+                      "enriching", "load", "sessions", "retention", "report", "deliver", "push", "publishing"]
     assert all(row.startswith("✓") and re.search(r"\d\.\d s", row) for row in rows)
     reading = next(row for row in rows if row.split()[1] == "reading")
     assert f"{size / 1000:.1f}/{size / 1000:.1f} kB" in reading and "60 lines from 2 files" in reading
