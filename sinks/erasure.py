@@ -159,7 +159,7 @@ def _forget_business(con, secret: bytes, business_id: str, now: datetime, delete
     ).fetchall() if name and identity_key(name)}
     reports = _reports_naming(con, [business_id, *sorted(names)])
     delete("contacts", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
-    for table in (*VISIT_TABLES, "company_sources", "company_daily_totals"):
+    for table in (*VISIT_TABLES, "company_sources", "company_daily_totals", "pushes"):
         delete(table, "company_id IN (SELECT unnest(?))", [ids])
     delete("company_aliases", "company_id IN (SELECT unnest(?)) OR alias_id IN (SELECT unnest(?))", [ids, ids])
     delete("networks", "business_id = ? OR company_id IN (SELECT unnest(?))", [business_id, ids])
