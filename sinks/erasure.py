@@ -12,6 +12,9 @@ could come back (:func:`scrub_erased_networks`, :func:`is_erased_name`).
 
 from __future__ import annotations
 
+import email
+import email.policy
+import glob
 import ipaddress
 import json
 import re
@@ -180,17 +183,35 @@ def _forget_business(con, secret: bytes, business_id: str, now: datetime, delete
 
 
 def _reports_naming(con: duckdb.DuckDBPyConnection, needles: list[str]) -> list[str]:
-    """Report files (still on disk) that contain any of ``needles``: listed for the operator, never read aloud."""
-    found = []
+    """Report files (still on disk) that contain any of ``needles``: listed for the operator, never read aloud.
+
+    A report is its recorded HTML and CSV and the files written beside them under the same name (a feed's
+    CSV, a morning e-mail kept as ``.eml``, read through its MIME parts: an attachment is base64)."""
+    found, seen = [], set()
     for html, csv in con.execute("SELECT html_path, csv_path FROM reports ORDER BY report_id").fetchall():
-        for path in filter(None, (html, csv)):
-            try:
-                text = Path(path).read_text(encoding="utf-8", errors="replace").casefold()
-            except OSError:
-                continue
-            if any(needle.casefold() in text for needle in needles if needle):
-                found.append(path)
+        for recorded in filter(None, (html, csv)):
+            recorded = Path(recorded)
+            siblings = sorted(recorded.parent.glob(glob.escape(recorded.stem) + "*")) if recorded.parent.is_dir() else []
+            for path in [recorded, *siblings]:
+                if path in seen or path.is_symlink() or not path.is_file():
+                    continue
+                seen.add(path)
+                if any(needle.casefold() in _text(path) for needle in needles if needle):
+                    found.append(str(path))
     return found
+
+
+def _text(path: Path) -> str:
+    """A report file's text, case-folded (an ``.eml`` file's decoded parts); nothing when it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if path.suffix != ".eml":
+        return data.decode("utf-8", errors="replace").casefold()
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    parts = [part.get_payload(decode=True) or b"" for part in message.walk() if not part.is_multipart()]
+    return "\n".join(p.decode("utf-8", errors="replace") for p in parts).casefold()
 
 
 def is_erased_name(secret: bytes, erased: set[str], name: str | None) -> bool:

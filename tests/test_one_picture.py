@@ -9,6 +9,7 @@ it — unless that person, or their company, objected.
 import csv
 import json
 import math
+from email.message import EmailMessage
 from pathlib import Path
 
 import duckdb
@@ -161,9 +162,17 @@ def test_forgetting_a_person_lists_the_reports_that_name_them(night, monkeypatch
     settings, stats = night
     monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
     monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    # a morning e-mail kept beside the report, the report attached (base64: read through its parts)
+    message = EmailMessage()
+    message.set_content("The feed's companies.")
+    message.add_attachment(Path(stats["report_html"]).read_bytes(), maintype="text", subtype="html",
+                           filename="report.html")
+    kept = Path(stats["report_html"]).with_name(Path(stats["report_html"]).stem + "-software.eml")
+    kept.write_bytes(message.as_bytes())
+    assert b"Liisa" not in kept.read_bytes()
     result = CliRunner().invoke(app, ["forget", "--email", "Liisa@Revontuli.example"])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)["forgotten"]["report_files_still_naming_the_subject"]
-    assert sorted(listed) == sorted([stats["report_html"], stats["report_csv"]])
+    assert sorted(listed) == sorted([stats["report_html"], stats["report_csv"], str(kept)])
     stats = engine.execute(settings, "report", ["report"])
     assert "Liisa" not in Path(stats["report_html"]).read_text()
