@@ -115,3 +115,14 @@ def test_the_run_commands_help_shows_the_flows_real_task_list():
     from flows.stages import PIPELINE
 
     assert " → ".join(stage.__name__ for stage in PIPELINE) in run.__doc__
+
+
+def test_the_for_sales_section_shows_the_report_and_the_e_mail():
+    """Sales read their part first: the screenshots it shows are in the repository, PNGs made by the script it names."""
+    section = _section("For sales")
+    images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", section)
+    assert images == ["docs/sales-report.png", "docs/sales-email.png"]
+    root = Path(__file__).resolve().parents[1]
+    for image in images:
+        assert (root / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (root / "data" / "demo" / "screenshots.py").is_file()
