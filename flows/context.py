@@ -25,6 +25,7 @@ from flows import __version__
 from flows.config import Settings
 from flows.progress import RunProgress
 from sinks.address_resolution import ResolutionPolicy
+from sinks.leads import Period, default_period
 from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
 from sinks.privacy import retention_cutoff
@@ -107,6 +108,15 @@ class RunContext:
     @staticmethod
     def now() -> datetime:
         return datetime.now(timezone.utc)
+
+    def report_period(self) -> Period:
+        """The period the report, the feeds' e-mails and the push cover: ``--since/--until``, else the 30 days
+        ending with the last day any source saw a company (:func:`sinks.leads.default_period`)."""
+        settings = self.settings
+        period = default_period(self.con, settings.timezone)
+        if settings.since or settings.until:
+            period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
+        return period
 
     def resolution_policy(self) -> ResolutionPolicy:
         settings = self.settings

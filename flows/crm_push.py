@@ -18,20 +18,11 @@ from enrich.webhooks import lead_message, render
 from flows.context import USER_AGENT, RunContext
 from sinks import database, privacy, pushes
 from sinks.crm import write_crm_csv
-from sinks.leads import Period, default_period, report_data
+from sinks.leads import Period, report_data
 
 log = logging.getLogger("leadpipe")
 
 Stage = Callable[[RunContext], dict]
-
-
-def _period(ctx: RunContext) -> Period:
-    """The report's period: ``--since/--until``, else the 30 days ending with the last day of visits."""
-    settings = ctx.settings
-    period = default_period(ctx.con, settings.timezone)
-    if settings.since or settings.until:
-        period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
-    return period
 
 
 def _leads(ctx: RunContext, period: Period) -> list[dict]:
@@ -58,7 +49,7 @@ def _push(ctx: RunContext, dry_run: bool) -> dict:
     except LeadpipeError as exc:  # a night is never failed by its webhook: counted, one line
         log.warning("push: %s: nothing pushed", exc)
         return {"push_skipped": 1, "push_orphans_removed": removed}
-    period, day, fmt = _period(ctx), ctx.today(), settings.webhook_format
+    period, day, fmt = ctx.report_period(), ctx.today(), settings.webhook_format
     link = pushes.report_link(ctx.con, period, settings.report_url)
 
     def send(row: dict, key: str) -> None:
@@ -88,7 +79,7 @@ def crm_export(crm: str, out: Path) -> Stage:
     """A stage writing the period's leads as ``crm``'s import file (``sinks/crm.py``) to ``out``."""
 
     def crm_file(ctx: RunContext) -> dict:
-        period = _period(ctx)
+        period = ctx.report_period()
         written = write_crm_csv(out, _leads(ctx, period), crm, ctx.settings.timezone,
                                 pushes.report_link(ctx.con, period, ctx.settings.report_url))
         return {"crm_file": str(out), "crm_companies": written}

@@ -42,15 +42,13 @@ def checked_feed(feeds: tuple, name: str):
 def deliver_feeds(ctx: RunContext, only: str | None = None) -> dict:
     """The report period's feed e-mails that are due: sent over SMTP, or — with no ``smtp_host`` —
     written as ``.eml`` files beside the report. A failure is recorded and counted, never raised."""
-    from flows.stages import report_period
-
     settings = ctx.settings
     feeds = [f for f in settings.feeds if only is None or f.name == only]
     if not feeds:
         return {"deliver_feeds": 0}
     try:
         with database.transaction(ctx.con):
-            period, now = report_period(ctx), ctx.now()
+            period, now = ctx.report_period(), ctx.now()
             html = settings.report_dir / f"lead-report-{period.end.isoformat()}.html"
             if not html.exists():  # `leadpipe deliver` for a period no report was written for
                 write_report(ctx.con, settings.report_dir, period, now, settings.feeds)
@@ -86,11 +84,9 @@ def report_feed(name: str) -> Stage:
     """``leadpipe report --feed NAME``: only that feed's CSV (``lead-report-YYYY-MM-DD-NAME.csv``)."""
 
     def report(ctx: RunContext) -> dict:
-        from flows.stages import report_period
-
         feed = checked_feed(ctx.settings.feeds, name)
         with database.transaction(ctx.con):
-            period = report_period(ctx)
+            period = ctx.report_period()
             data = feed_data(ctx.con, report_data(ctx.con, period), feed)
         path = feed_csv_path(ctx.settings.report_dir, period, feed)
         write_csv(data, path)

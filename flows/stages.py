@@ -22,7 +22,6 @@ from flows.progress import Reading, lookups
 from sinks import address_resolution, companies, database, erasure, privacy, register_matching
 from sinks import addresses as address_sinks
 from sinks import sources as source_sinks
-from sinks.leads import Period, default_period
 from sinks.report import set_intent_pages, write_report
 from sinks.rejects import record_rejects
 from sinks.text import one_line
@@ -166,19 +165,10 @@ def report(ctx: RunContext) -> dict:
             set_intent_pages(ctx.con, settings.intent_pages)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        stats = write_report(ctx.con, settings.report_dir, report_period(ctx), ctx.now(), settings.feeds)
+        stats = write_report(ctx.con, settings.report_dir, ctx.report_period(), ctx.now(), settings.feeds)
     # The top leads name companies (a sole trader is a person): shown to the operator, never in runs.stats.
     ctx.outputs["top_leads"] = stats.pop("top_leads", [])
     return stats
-
-
-def report_period(ctx: RunContext) -> Period:
-    """The report's period: ``--since/--until``, else the 30 days ending with the last day of visits."""
-    settings = ctx.settings
-    period = default_period(ctx.con, settings.timezone)
-    if settings.since or settings.until:
-        period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
-    return period
 
 
 def deliver(ctx: RunContext) -> dict:
