@@ -25,10 +25,11 @@ from flows import __version__
 from flows.config import Settings
 from flows.progress import RunProgress
 from sinks.address_resolution import ResolutionPolicy
-from sinks.leads import Period, default_period
+from sinks.leads import Period, default_period, report_data
 from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
 from sinks.privacy import retention_cutoff
+from sinks.state import record_timezone
 
 USER_AGENT = f"leadpipe/{__version__} (+https://github.com/leadpipe/leadpipe)"
 
@@ -97,6 +98,7 @@ class RunContext:
     outputs: dict = field(default_factory=dict)  # shown to the operator, never stored (e.g. top leads)
     compact: bool = False  # rewrite the file when publishing: set only when rows were deleted
     progress: RunProgress = field(default_factory=RunProgress)  # where the run is: rows of stages and steps
+    _leads: dict = field(default_factory=dict, repr=False)  # Period → the period's leads, once per run
 
     @property
     def zone(self) -> ZoneInfo:
@@ -117,6 +119,15 @@ class RunContext:
         if settings.since or settings.until:
             period = Period(settings.since or period.start, settings.until or period.end, settings.timezone)
         return period
+
+    def leads(self, period: Period) -> dict:
+        """The period's leads (:func:`sinks.leads.report_data`, scored in the configured zone), computed once
+        per run: the report, the feeds' e-mails and the push read the same rows. Stages that change
+        companies run before the first reader."""
+        if period not in self._leads:
+            record_timezone(self.con, period.zone)
+            self._leads[period] = report_data(self.con, period)
+        return self._leads[period]
 
     def resolution_policy(self) -> ResolutionPolicy:
         settings = self.settings

@@ -18,7 +18,7 @@ from enrich.webhooks import lead_message, render
 from flows.context import USER_AGENT, RunContext
 from sinks import database, privacy, pushes
 from sinks.crm import write_crm_csv
-from sinks.leads import Period, report_data
+from sinks.leads import Period
 
 log = logging.getLogger("leadpipe")
 
@@ -29,7 +29,7 @@ def _leads(ctx: RunContext, period: Period) -> list[dict]:
     """The period's leads at ``push_min_score`` or above, best first. Objections are applied first (a
     company re-created since its objection is flagged again): an objecting company is never among them."""
     privacy.apply_objections(ctx.con, ctx.secret)
-    return [row for row in report_data(ctx.con, period)["companies"]
+    return [row for row in ctx.leads(period)["companies"]
             if (row.get("score") or 0) >= ctx.settings.push_min_score]
 
 

@@ -18,7 +18,6 @@ from sinks import database
 from sinks.customers import store_customers
 from sinks.deliveries import deliver_feeds as send_feeds
 from sinks.feeds import feed_csv_path, feed_data, find_feed
-from sinks.leads import report_data
 from sinks.rejects import reason_lines, record_rejects, top_reasons
 from sinks.report import write_csv, write_report
 from sinks.text import one_line
@@ -49,10 +48,9 @@ def deliver_feeds(ctx: RunContext, only: str | None = None) -> dict:
     try:
         with database.transaction(ctx.con):
             period, now = ctx.report_period(), ctx.now()
-            html = settings.report_dir / f"lead-report-{period.end.isoformat()}.html"
+            html, data = settings.report_dir / f"lead-report-{period.end.isoformat()}.html", ctx.leads(period)
             if not html.exists():  # `leadpipe deliver` for a period no report was written for
-                write_report(ctx.con, settings.report_dir, period, now, settings.feeds)
-            data = report_data(ctx.con, period)
+                write_report(ctx.con, settings.report_dir, period, now, settings.feeds, data)
             client = SmtpClient(settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_auth,
                                 settings.smtp_timeout) if settings.smtp_host else None
             stats = send_feeds(ctx.con, [feed_data(ctx.con, data, feed) for feed in feeds],
@@ -87,7 +85,7 @@ def report_feed(name: str) -> Stage:
         feed = checked_feed(ctx.settings.feeds, name)
         with database.transaction(ctx.con):
             period = ctx.report_period()
-            data = feed_data(ctx.con, report_data(ctx.con, period), feed)
+            data = feed_data(ctx.con, ctx.leads(period), feed)
         path = feed_csv_path(ctx.settings.report_dir, period, feed)
         write_csv(data, path)
         return {"report_csv": str(path), "report_companies": len(data["companies"]),

@@ -165,7 +165,8 @@ def report(ctx: RunContext) -> dict:
             set_intent_pages(ctx.con, settings.intent_pages)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        stats = write_report(ctx.con, settings.report_dir, ctx.report_period(), ctx.now(), settings.feeds)
+        period = ctx.report_period()
+        stats = write_report(ctx.con, settings.report_dir, period, ctx.now(), settings.feeds, ctx.leads(period))
     # The top leads name companies (a sole trader is a person): shown to the operator, never in runs.stats.
     ctx.outputs["top_leads"] = stats.pop("top_leads", [])
     return stats

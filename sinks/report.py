@@ -92,11 +92,12 @@ def write_csv(data: dict, path: Path) -> None:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Period, now: datetime,
-                 feeds: tuple = ()) -> dict:
+                 feeds: tuple = (), leads: dict | None = None) -> dict:
     """Write lead-report-YYYY-MM-DD.html and .csv (named after the period's last day); record it.
 
     Each of ``feeds`` (:class:`sinks.feeds.Feed`) is a section of the HTML and its own
-    ``lead-report-YYYY-MM-DD-FEED.csv``.
+    ``lead-report-YYYY-MM-DD-FEED.csv``. ``leads``: the period's :func:`sinks.leads.report_data`, when
+    the caller has it.
 
     The period's zone is recorded as the database's (:func:`sinks.state.record_timezone`) first, so the
     scores are computed in it.
@@ -108,7 +109,7 @@ def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Perio
         (a sole trader's name is personal data).
     """
     record_timezone(con, period.zone)
-    data = report_data(con, period)
+    data = dict(leads if leads is not None else report_data(con, period))  # its own: feeds are added below
     from sinks.feeds import feed_csv_path, feed_data
 
     data["feeds"] = [feed_data(con, data, feed) for feed in feeds]
