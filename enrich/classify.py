@@ -175,6 +175,12 @@ def load_known_organisations(path: Path) -> tuple[KnownOrganisation, ...]:
     )
 
 
+def known_kind(known: tuple[KnownOrganisation, ...], name: str | None) -> str | None:
+    """The kind of an organisation the curated list names (``isp``, ``mobile``, ``hosting``…), or None."""
+    entry = _known(known, name)
+    return entry.kind if entry else None
+
+
 def is_registry_handle(text: str | None) -> bool:
     """``ORG-VSA1-AFRINIC``, ``EXAMPLE-MNT``, ``AR123-RIPE``: an object's key, never a name."""
     return bool(text) and _HANDLE.fullmatch(text.strip().upper()) is not None

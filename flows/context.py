@@ -129,10 +129,14 @@ class RunContext:
             self._leads[period] = report_data(self.con, period)
         return self._leads[period]
 
+    @property
+    def known_file(self) -> Path:
+        """The curated list of operators' organisations (ISP, mobile, hosting): never leads."""
+        return self.settings.data_dir / "networks" / "known-organisations.csv"
+
     def resolution_policy(self) -> ResolutionPolicy:
         settings = self.settings
-        return ResolutionPolicy(settings.data_dir / "networks" / "known-organisations.csv",
-                                settings.rdap_max_requests, settings.network_ttl_days)
+        return ResolutionPolicy(self.known_file, settings.rdap_max_requests, settings.network_ttl_days)
 
     def ingest_options(self) -> IngestOptions:
         """Secret, proxies, bot list and window for the log ingest.

@@ -14,7 +14,7 @@ from enrich.customers import read_customers
 from enrich.errors import ConfigError, InputError
 from enrich.mail import SmtpClient
 from flows.context import RunContext
-from sinks import database
+from sinks import database, erasure
 from sinks.customers import store_customers
 from sinks.deliveries import deliver_feeds as send_feeds
 from sinks.feeds import feed_csv_path, feed_data, find_feed
@@ -104,6 +104,8 @@ def import_customers(path: Path, replace: bool = False) -> Stage:
         except (InputError, OSError) as exc:
             raise ConfigError(f"customers file {path}: {one_line(exc)}") from None
         with database.transaction(ctx.con):
+            erased = erasure.erased_business(ctx.con, ctx.secret)  # a forgotten sole trader is no customer row
+            keys = {(kind, value) for kind, value in keys if not (kind == "business_id" and erased(value, None))}
             stored = store_customers(ctx.con, keys, str(path.resolve()), ctx.now(), replace)
             record_rejects(ctx.con, ctx.run_id, str(path), rejects)
         return {**stored, "rows_rejected": len(rejects), "reject_reasons": top_reasons(rejects),

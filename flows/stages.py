@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from enrich.classify import load_known_organisations
 from enrich.errors import ConfigError, LeadpipeError
 from enrich.downloads import expand_templates
 from enrich.weblogs import expand_locations, expand_sources
@@ -57,16 +58,18 @@ def leadfeeder(ctx: RunContext) -> dict:
     token = ctx.settings.leadfeeder_token
     headers = {"Authorization": f"Token token={token}"} if token else {}
     now, erased = ctx.now(), erasure.erased_business(ctx.con, ctx.secret)
+    known = load_known_organisations(ctx.known_file)
     counts = {"leadfeeder_rows": 0, "leadfeeder_companies_new": 0, "leadfeeder_updated": 0,
-              "leadfeeder_unchanged": 0}
+              "leadfeeder_unchanged": 0, "leadfeeder_not_organisations": 0}
 
     def read(index: int, location: str, is_url: bool):
         path = ctx.registries.downloads.local_file(location, is_url, f"leadfeeder-{index}", headers)
         return read_export(path, ctx.zone, now)
 
     def store(location: str, rows) -> None:
-        stored = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now, erased=erased)
-        for key in ("rows", "companies_new", "updated", "unchanged"):
+        stored = source_sinks.upsert_source_rows(ctx.con, "leadfeeder", rows, location, ctx.run_id, now, erased=erased,
+                                                 known=known)
+        for key in ("rows", "companies_new", "updated", "unchanged", "not_organisations"):
             counts[f"leadfeeder_{key}"] += stored[key]
 
     with database.transaction(ctx.con):

@@ -115,10 +115,11 @@ class CompanyIndex:
 
     def ensure(self, con: duckdb.DuckDBPyConnection, *, business_id: str | None, name: str, country: str | None,
                origin: str, city: str | None = None, website: str | None = None, match_method: str | None = None,
-               match_confidence: float | None = None, new_id: str | None = None) -> tuple[str, str]:
+               match_confidence: float | None = None, new_id: str | None = None,
+               kind: str = "company") -> tuple[str, str]:
         """(company_id, how) of the organisation's company, created (``how``: ``companies_new``) only when
         none is found. ``origin``: what names it (a key of :data:`PREFIXES`); ``new_id``: the id to create
-        it with (default: :func:`company_id`)."""
+        it with (default: :func:`company_id`); ``kind``: a new row's kind (an export may name an operator)."""
         found = self.find(business_id, name, country, website)
         if found:
             return found
@@ -129,9 +130,9 @@ class CompanyIndex:
             """
             INSERT INTO companies (company_id, business_id, name, country, kind, city, website, match_method,
                                    match_confidence)
-            VALUES (?, ?, ?, ?, 'company', ?, ?, ?, ?) ON CONFLICT (company_id) DO NOTHING
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (company_id) DO NOTHING
             """,
-            [new_id, business_id, name, country, city, website, match_method, match_confidence],
+            [new_id, business_id, name, country, kind, city, website, match_method, match_confidence],
         )
         self.add(new_id, business_id, name, country, website)
         return new_id, "companies_new"

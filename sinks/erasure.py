@@ -128,6 +128,13 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
         # the sales report shows who contacted a company: the files that still do are listed
         rows["report_files_still_naming_the_subject"] = _reports_naming(con, [value, *names])
         delete("contacts", "email_key = ?", [key])
+        # a company only this person's form made ("Matin Puutyö Tmi") goes with it, once nothing else names it
+        made = """company_id IN (SELECT company_id FROM companies WHERE starts_with(match_method, 'form-')
+                  EXCEPT SELECT company_id FROM contacts EXCEPT SELECT company_id FROM company_sources
+                  EXCEPT SELECT company_id FROM visits EXCEPT SELECT company_id FROM networks
+                  EXCEPT SELECT company_id FROM company_aliases)"""
+        for table in ("pushes", "companies"):
+            delete(table, made, [])
         _suppress(con, "email", key, now)
     elif kind in ("ip", "visitor-key"):
         column, key = ("client_key", client_key(secret, value)) if kind == "ip" else ("visitor_key", value)
@@ -169,6 +176,7 @@ def _forget_business(con, secret: bytes, business_id: str, now: datetime, delete
     delete("register_companies", "business_id = ?", [business_id])
     delete("register_queries", "list_contains(business_ids, ?)", [business_id])
     delete("companies", "company_id IN (SELECT unnest(?))", [ids])
+    delete("customers", "kind = 'business_id' AND value = ?", [business_id])
     _suppress(con, "business_id", business_id_key(secret, business_id), now)
     for name in names:  # the names it was known by: no network, export or search brings it back
         _suppress(con, "organisation", name_key(secret, name), now)

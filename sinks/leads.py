@@ -130,8 +130,8 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Period) -> dict:
         exported.setdefault(company_id, []).append(group)
     for row in rows:
         row["forms"] = submissions.get(row["company_id"], [])
-        row["contacted"] = [", ".join(filter(None, [f"{f['form']} {f['at']}", f["name"], f["position"], f["email"]]))
-                            for f in row["forms"]]  # the CSV's words for them
+        row["contacted"] = " | ".join(  # the CSV's words for them: one submission each, " | " between
+            ", ".join(filter(None, [f"{f['form']} {f['at']}", f["name"], f["position"], f["email"]])) for f in row["forms"])
         row["export"] = None if row["export_visits"] is None else {
             "visits": row["export_visits"], "pageviews": row["export_pageviews"], "quality": row["export_quality"],
             "last_visit_local": _local(row["export_last_visit"], zone)}

@@ -8,7 +8,6 @@ touched — never the personal data itself.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,15 +16,12 @@ import duckdb
 from enrich.business_ids import valid_or_none
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
+from enrich.identity import SHARED_DOMAINS, is_evidence_domain
+from enrich.leadfeeder import is_placeholder
+from enrich.matching import legal_name
 from sinks.state import recorded_timezone
 from sinks import companies
 from sinks.erasure import audit, business_id_key, canonical, email_key, erased_business, suppressed
-
-#: Mail providers whose domain says nothing about the sender's company.
-FREE_MAIL = {"gmail.com", "googlemail.com", "hotmail.com", "hotmail.fi", "outlook.com", "live.com", "yahoo.com",
-             "icloud.com", "me.com", "luukku.com", "suomi24.fi", "kolumbus.fi", "elisanet.fi", "saunalahti.fi",
-             "welho.com", "dnainternet.net", "protonmail.com", "proton.me", "gmx.com", "aol.com"}
-
 
 def store_contacts(
     con: duckdb.DuckDBPyConnection, submissions: list[Submission], secret: bytes, file: str, run_id: int
@@ -77,22 +73,19 @@ def link_contacts(con: duckdb.DuckDBPyConnection) -> int:
         WHERE contacts.company_id IS NULL AND contacts.email IS NOT NULL
           AND split_part(contacts.email, '@', 2) = d.host AND NOT list_contains($free, d.host)
         """,
-        {"free": sorted(FREE_MAIL)},
+        {"free": sorted(SHARED_DOMAINS)},
     ).fetchall()[0][0]
     return linked
 
 
-#: What people type in a form's company field when they have none.
-NOT_A_COMPANY = {"yksityinen", "yksityishenkilö", "yksityishenkilo", "private", "private person", "none", "ei",
-                 "ei ole", "-", "n/a", "na", "personal", "oma", "itse"}
-_FINNISH_FORM = re.compile(r"(?i)(^|\s)(oy|oyj|ab|ky|ay|tmi|osk|ry|rf|abp)(\s|$)")
-
-
 def companies_from_contacts(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
-    """The company a submission names (its Business ID, else the name typed, with the e-mail's domain
-    as its website) is found or created, and the contact linked to it: a company that only filled in a
-    form is a lead too. A person who objected to direct marketing makes no company; neither does an
-    erased sole trader (by Business ID or name), a free-mail domain, or "private person".
+    """The company a submission names is found, or created, and the contact linked to it: a company that
+    only filled in a form is a lead too. A wrong company is worse than a missing one, so a company is
+    created only from a valid Business ID or a name with a legal form ("Revontuli Robotics Oy", "Matin
+    Puutyö Tmi"); any other name typed ("Kalliodata", "Pekka Virtanen", "yksityishenkilö", "-") only
+    finds a company the night already knows. The e-mail's domain is the new company's website unless
+    it is a mailbox provider's (``enrich.identity.MAILBOX_DOMAINS``). A person who objected to direct
+    marketing makes no company, nor does an erased sole trader (by Business ID or name).
 
     Returns:
         Contacts linked.
@@ -107,22 +100,26 @@ def companies_from_contacts(con: duckdb.DuckDBPyConnection, secret: bytes) -> in
     if not rows:
         return 0
     erased, index, linked = erased_business(con, secret), companies.CompanyIndex(con), []
-    for contact_id, business_id, name, email in rows:
-        name = " ".join((name or "").split()) or None
-        if name and name.lower() in NOT_A_COMPANY:
-            name = None
-        if not (business_id or name) or erased(business_id, name):
-            continue
+    for contact_id, business_id, typed, email in rows:
+        typed = " ".join((typed or "").split()) or None
+        name = legal_name(typed) if typed else None
         host = (email or "").rpartition("@")[2].lower()
-        website = host if host and host not in FREE_MAIL else None
-        country = "FI" if business_id or (name and _FINNISH_FORM.search(name)) else None
+        website = host if is_evidence_domain(host) else None
+        if erased(business_id, name or typed):
+            continue
         # an operator's list may give no country: "Kalliodata Oy" without one is the same company
-        found = index.find(business_id, name, country, website) or index.find(business_id, name,
-                                                                                None if country else "FI", website)
-        company_id, _ = found or index.ensure(con, business_id=business_id, name=name or business_id, country=country,
-                                              origin="form", website=website,
-                                              match_method="form-business-id" if business_id else None)
-        linked.append((contact_id, company_id))
+        country = "FI" if business_id or name else None
+        found = None
+        for guess in dict.fromkeys([country, None, "FI"]):
+            found = found or index.find(business_id, name or typed, guess, website)
+        if not found and (business_id or name):
+            # with a Business ID the name typed is the company's (the register corrects it), unless it is none
+            known_as = name or (typed if business_id and typed and not is_placeholder(typed.strip(" .")) else None)
+            found = index.ensure(con, business_id=business_id, name=known_as or business_id, country=country,
+                                 origin="form", website=website,
+                                 match_method="form-business-id" if business_id else "form-name")
+        if found:
+            linked.append((contact_id, found[0]))
     if linked:
         con.execute(
             "UPDATE contacts SET company_id = l.company_id FROM (SELECT unnest($c) AS contact_id, unnest($k) AS "
@@ -179,6 +176,8 @@ def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, val
                                 "OR company_id IN (SELECT unnest(?))", [value, ids]),
             "visits": records(visits.format(column="company_id").replace("= ?", "IN (SELECT unnest(?))"), [ids]),
             "daily_totals": records("SELECT * FROM company_daily_totals WHERE company_id IN (SELECT unnest(?))", [ids]),
+            "customer_lists": records("SELECT * FROM customers WHERE kind = 'business_id' AND value = ?", [value]),
+            "crm_pushes": records("SELECT * EXCLUDE (target) FROM pushes WHERE company_id IN (SELECT unnest(?))", [ids]),
         }
         data["marketing_objection"] = bool(con.execute(
             "SELECT count(*) FROM marketing_objections WHERE kind = 'business_id' AND key = ?",

@@ -14,6 +14,8 @@ from datetime import datetime
 import duckdb
 
 from enrich.business_ids import valid_or_none
+from enrich.classify import KnownOrganisation, known_kind
+from enrich.identity import identity_key, is_evidence_domain, is_private_person
 from enrich.leadfeeder import LeadRow
 from enrich.matching import domain, normalise
 from sinks import companies
@@ -29,24 +31,36 @@ def source_key(row: LeadRow) -> str:
 def upsert_source_rows(
     con: duckdb.DuckDBPyConnection, source: str, rows: list[LeadRow], file: str, run_id: int, now: datetime,
     erased: Callable[[str | None, str | None], bool] = lambda business_id, name: False,
+    known: tuple[KnownOrganisation, ...] = (),
 ) -> dict:
     """Attach each row to its company (creating it if new) and keep the source's figures.
 
     Idempotent: the same export twice changes nothing; an export whose last
     visit is newer replaces the figures; an older one changes nothing.
+
+    A new organisation named like an internet, mobile or hosting operator of the network lists (same
+    identity key) or of the curated ``known`` organisations is created with that kind, so it is never a
+    lead; "Private person" rows are no organisation; a mailbox provider's domain is no website.
     """
-    index = companies.CompanyIndex(con)
-    counts = {"rows": len(rows), "suppressed": 0, "companies_new": 0, "matched_business_id": 0, "matched_name": 0,
-              "matched_website": 0, "updated": 0, "unchanged": 0}
+    index, operators = companies.CompanyIndex(con), _operator_kinds(con)
+    counts = {"rows": len(rows), "suppressed": 0, "not_organisations": 0, "companies_new": 0,
+              "matched_business_id": 0, "matched_name": 0, "matched_website": 0, "updated": 0, "unchanged": 0}
     for row in rows:
         business_id = valid_or_none(row.business_id)
         if erased(business_id, row.name):
             counts["suppressed"] += 1  # an erased sole trader is never imported again, by Business ID or name
             continue
+        if not business_id and is_private_person(row.name):
+            counts["not_organisations"] += 1  # "Private person": nobody's company
+            continue
         country = (row.country or ("FI" if business_id else "")).upper() or None
+        website = row.website if is_evidence_domain(domain(row.website)) else None  # never gmail.com
+        # an operator the network lists or the curated list name is never a lead, whoever exported it
+        kind = "company" if business_id else (operators.get(identity_key(row.name)) or known_kind(known, row.name)
+                                              or "company")
         company_id, how = index.ensure(
             con, business_id=business_id, name=row.name, country=country, origin="export", city=row.city,
-            website=row.website, match_method=f"{source}-business-id" if business_id else None)
+            website=website, match_method=f"{source}-business-id" if business_id else None, kind=kind)
         counts[how] += 1
         key = source_key(row)
         stored = con.execute(
@@ -66,3 +80,15 @@ def upsert_source_rows(
              row.medium, json.dumps(row.extra, ensure_ascii=False, default=str), file, run_id, now],
         )
     return counts
+
+
+def _operator_kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Identity keys of the organisations networks name as operators (ISP, mobile, hosting) → their kind."""
+    kinds: dict[str, str] = {}
+    for name, kind in con.execute(
+        "SELECT DISTINCT org_name, kind FROM networks WHERE kind IN ('isp', 'mobile', 'hosting') "
+        "AND org_name IS NOT NULL ORDER BY org_name, kind"
+    ).fetchall():
+        if identity_key(name):
+            kinds.setdefault(identity_key(name), kind)
+    return kinds

@@ -176,3 +176,71 @@ def test_forgetting_a_person_lists_the_reports_that_name_them(night, monkeypatch
     assert sorted(listed) == sorted([stats["report_html"], stats["report_csv"], str(kept)])
     stats = engine.execute(settings, "report", ["report"])
     assert "Liisa" not in Path(stats["report_html"]).read_text()
+
+
+def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
+    """A wrong company is worse than a missing one: what people type in a form's company field, a mailbox
+    provider's domain, "Private person" in an export and an operator an export names are never leads."""
+    networks = NETWORKS + "37.33.0.0/16,Esimerkki Mobiili Oy (mobile CGNAT),,mobile,FI\n"
+    (tmp_path / "networks.csv").write_text(networks)
+    (tmp_path / "export.csv").write_text(
+        "Company name;Website;Country;Last visit;Visits\n"
+        "Esimerkki Mobiili Oy (mobile CGNAT);;Finland;21.11.2026 10:00;3\n"  # the list's mobile operator
+        "Amazon Data Services;;Germany;21.11.2026 10:00;2\n"  # the curated list's cloud
+        "Private person;gmail.com;Finland;21.11.2026 10:00;1\n"
+        "Järvi Systems Oy;gmail.com;Finland;21.11.2026 10:00;1\n", encoding="utf-8")  # a real one, not its mailbox
+    people = [("Yksityinen henkilö", "pb@gmail.com"), ("Private individual", "x@gmail.com"),
+              ("Yksityishenkilö.", "y@yahoo.fi"), ("none.", "z@outlook.fi"), ("—", "w@gmail.com"),
+              ("n.a.", "v@yahoo.fi"), ("Pekka Virtanen", "pekka.virtanen@outlook.fi"),  # his own name
+              ("Matin Puutyö Tmi", "matti@pp.inet.fi"),  # a sole trader: a company, but pp.inet.fi is no website
+              (None, "liisa@pp.inet.fi")]  # his neighbour, on the same operator's mail
+    (tmp_path / "forms.jsonl").write_text("".join(
+        json.dumps({"time": f"2026-11-21T1{n}:00:00", "form": "chat", "name": f"Person {n}", "email": email,
+                    **({"company": company} if company else {})}, ensure_ascii=False) + "\n"
+        for n, (company, email) in enumerate(people)))
+    settings = load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", LINES))],
+         "leadfeeder": [str(tmp_path / "export.csv")], "forms": [str(tmp_path / "forms.jsonl")],
+         "offline": True, "report_dir": str(tmp_path / "reports"), "until": "2026-11-22", "since": "2026-11-01"},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
+    engine.execute(settings, "networks import", [commands.import_network_list(tmp_path / "networks.csv", "operator")])
+    for _ in range(2):  # the same inputs twice: nothing more is linked or made
+        engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
+    leads = _leads(settings)
+    assert set(leads) == {"Kalliodata Oy", "Järvi Systems Oy", "Matin Puutyö Tmi"}
+    assert leads["Matin Puutyö Tmi"]["forms"] == 1  # the neighbour's chat is not his company's
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        kinds = dict(con.execute("SELECT name, kind FROM companies WHERE name LIKE 'Esim%' OR name LIKE 'Amazon%'")
+                     .fetchall())
+        websites = con.execute("SELECT website FROM companies WHERE website IS NOT NULL").fetchall()
+        unlinked = con.execute("SELECT count(*) FROM contacts WHERE company_id IS NULL").fetchall()[0][0]
+    assert kinds == {"Esimerkki Mobiili Oy (mobile CGNAT)": "mobile", "Amazon Data Services": "hosting"}
+    assert websites == []  # no mailbox provider's domain is anybody's website
+    assert unlinked == len(people) - 1
+
+
+def test_forgetting_the_only_person_behind_a_form_made_company_forgets_the_company(night, monkeypatch):
+    settings, _ = night
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    runner = CliRunner()
+    assert runner.invoke(app, ["forget", "--email", "liisa@revontuli.example"]).exit_code == 0
+    assert runner.invoke(app, ["forget", "--email", "maija@kalliodata.example"]).exit_code == 0
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        names = {name for (name,) in con.execute("SELECT name FROM companies").fetchall()}
+    assert "Revontuli Robotics Oy" not in names  # only Liisa's form named it
+    assert "Kalliodata Oy" in names  # the logs and the export saw it too
+
+
+def test_a_sole_trader_s_access_request_shows_the_customer_lists_and_crm_pushes(night, monkeypatch):
+    settings, _ = night
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    with duckdb.connect(str(settings.db)) as con:
+        con.execute("INSERT INTO customers VALUES ('business_id', '2357111-3', '/crm/export.csv', now())")
+    result = CliRunner().invoke(app, ["subject-export", "--business-id", "2357111-3"])
+    data = json.loads(result.stdout)
+    assert [row["source_file"] for row in data["customer_lists"]] == ["/crm/export.csv"] and data["crm_pushes"] == []
+    assert CliRunner().invoke(app, ["forget", "--business-id", "2357111-3"]).exit_code == 0
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM customers").fetchall() == [(0,)]
