@@ -5,7 +5,9 @@ here they become one ``EmailMessage``: plain text and HTML alternatives, the rep
 it is not linked.
 
 :class:`SmtpClient` only sends; every failure is one :class:`MailError` line that never names
-a recipient or a credential.
+a recipient or a credential. ``smtplib``'s timeout bounds each socket operation, so a server that
+trickles its replies a byte at a time would never time out: each send also has an overall deadline
+(:data:`DEADLINE_FACTOR` times the timeout), after which a watchdog shuts the connection down.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -23,6 +26,7 @@ from enrich.errors import RetryableError
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+DEADLINE_FACTOR = 4  # a whole send (connect, greeting, EHLO, STARTTLS, login, DATA) gets 4 x smtp_timeout
 
 
 class MailError(RetryableError):
@@ -43,6 +47,89 @@ def build_message(*, subject: str, html: str, text: str, sender: str, recipients
     if attachment is not None:
         message.add_attachment(attachment.read_bytes(), maintype="text", subtype="html", filename=attachment.name)
     return message
+
+
+class _Watchdog:
+    """Shuts the watched socket down when ``seconds`` pass before :meth:`stop`: a blocked recv or send
+    then returns at once, whatever the server trickles."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.fired = False
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def watch(self, sock: socket.socket) -> None:
+        """The connection's current socket (the plain one, then its TLS wrapper)."""
+        with self._lock:
+            self._sock = sock
+            if self.fired:
+                self._shutdown()
+
+    def stop(self) -> None:
+        """Before the socket is closed: the watchdog never touches it afterwards."""
+        self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            self._sock = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self.fired = True
+                self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:  # the base class's: an SSLSocket's own shutdown would also drop its TLS state
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed or not connected
+
+
+class _WatchedContext:
+    """An ``SSLContext`` stand-in whose sockets are watched from before their handshake."""
+
+    def __init__(self, context: ssl.SSLContext, watchdog: _Watchdog):
+        self._context, self._watchdog = context, watchdog
+
+    def wrap_socket(self, sock: socket.socket, server_hostname: str | None = None) -> ssl.SSLSocket:
+        wrapped = self._context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+        self._watchdog.watch(wrapped)
+        wrapped.do_handshake()
+        return wrapped
+
+
+class _Smtp(smtplib.SMTP):
+    """``smtplib.SMTP`` whose socket is watched from its connect on; with ``tls``, implicit TLS (SMTP_SSL)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, watchdog: _Watchdog, tls: _WatchedContext | None):
+        self._watchdog, self._tls = watchdog, tls
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        self._watchdog.watch(sock)
+        return self._tls.wrap_socket(sock, server_hostname=self._host) if self._tls else sock
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A socket timeout, or smtplib's disconnect raised while handling one."""
+    while exc is not None:
+        if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+            return True
+        exc = exc.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -66,31 +153,48 @@ class SmtpClient:
             MailError: one line (the server's reply code and a fixed reason, never an address).
         """
         port = self.port or DEFAULT_PORTS[self.security]
-        context = self.context or ssl.create_default_context()
-        try:
-            if self.security == "ssl":
-                server = smtplib.SMTP_SSL(self.host, port, timeout=self.timeout, context=context)
-            else:
-                server = smtplib.SMTP(self.host, port, timeout=self.timeout)
-            with server:
+        deadline = self.timeout * DEADLINE_FACTOR
+        server = None
+        with _Watchdog(deadline) as watchdog:
+            context = _WatchedContext(self.context or ssl.create_default_context(), watchdog)
+            try:
+                server = _Smtp(self.host, port, timeout=self.timeout, watchdog=watchdog,
+                               tls=context if self.security == "ssl" else None)
                 if self.security == "starttls":
                     server.starttls(context=context)
                 if self.credentials:
                     server.login(*self.credentials)
                 refused = server.send_message(message)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise MailError(f"SMTP {self.host}:{port}: authentication failed ({exc.smtp_code})") from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise MailError(f"SMTP {self.host}:{port}: all {len(exc.recipients)} recipients refused") from None
-        except smtplib.SMTPResponseException as exc:
-            raise MailError(f"SMTP {self.host}:{port}: the server replied {exc.smtp_code}") from None
-        except smtplib.SMTPNotSupportedError:
-            raise MailError(f"SMTP {self.host}:{port}: the server does not offer STARTTLS or AUTH") from None
-        except ssl.SSLError as exc:
-            raise MailError(f"SMTP {self.host}:{port}: TLS failed ({exc.reason or exc.__class__.__name__})") from None
-        except (socket.timeout, TimeoutError):
-            raise MailError(f"SMTP {self.host}:{port}: timed out after {self.timeout:g} s") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"SMTP {self.host}:{port}: {exc.__class__.__name__}"
-                            f"{f' ({exc.strerror})' if getattr(exc, 'strerror', None) else ''}") from None
+                try:
+                    server.quit()
+                except (OSError, smtplib.SMTPException):
+                    pass  # the message was accepted: a failed goodbye does not unsend it
+            except Exception as exc:
+                if not watchdog.fired and not isinstance(exc, (OSError, smtplib.SMTPException)):
+                    raise
+                raise self._error(exc, port, watchdog.fired, deadline) from None
+            finally:
+                watchdog.stop()  # before the socket is closed, so it never shuts down a reused one
+                if server is not None:
+                    server.close()
         return len(refused)
+
+    def _error(self, exc: Exception, port: int, deadline_passed: bool, deadline: float) -> MailError:
+        """One line for ``exc``: the reply code and a fixed reason, never an address or a credential."""
+        where = f"SMTP {self.host}:{port}"
+        if deadline_passed:
+            return MailError(f"{where}: timed out after {deadline:g} s (the deadline for a whole send)")
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return MailError(f"{where}: authentication failed ({exc.smtp_code})")
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            return MailError(f"{where}: all {len(exc.recipients)} recipients refused")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return MailError(f"{where}: the server replied {exc.smtp_code}")
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return MailError(f"{where}: the server does not offer STARTTLS or AUTH")
+        if _timed_out(exc):
+            return MailError(f"{where}: timed out after {self.timeout:g} s")
+        if isinstance(exc, ssl.SSLError):
+            return MailError(f"{where}: TLS failed ({exc.reason or exc.__class__.__name__})")
+        return MailError(f"{where}: {exc.__class__.__name__}"
+                         f"{f' ({exc.strerror})' if getattr(exc, 'strerror', None) else ''}")

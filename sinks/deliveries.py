@@ -5,7 +5,8 @@ A feed with recipients and companies gets one message per period. A sent one is 
 and tried again by the next run, up to :data:`MAX_ATTEMPTS` times. Nothing here raises for a send:
 the night never fails because a mail server is down. Without an SMTP server the message is written
 as an ``.eml`` file next to the report instead (and nothing is recorded, so a later run with one
-configured sends it). Recipients' addresses are never stored or logged: only how many.
+configured sends it). Recipients' addresses are never stored or logged: only how many (an ``.eml``
+file, 0600, names them in its ``To:`` header, as any message does).
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ import email
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, datetime, timezone
 from email import policy
 from pathlib import Path
@@ -18,6 +21,7 @@ from aiosmtpd.smtp import AuthResult
 
 from flows import engine
 from flows.config import REPO_ROOT, load_settings
+from enrich.mail import DEADLINE_FACTOR, MailError, SmtpClient, build_message
 from sinks.deliveries import MAX_ATTEMPTS, deliver_feeds
 from sinks.feeds import Feed
 from sinks.leads import Period
@@ -205,6 +209,8 @@ def test_without_smtp_host_the_message_is_written_as_eml(built):
     assert stats["deliver_written"] == 1 and "deliver_files" not in _run_stats(db)
     message = email.message_from_bytes(Path(eml).read_bytes(), policy=policy.default)
     assert "Kalliodata Oy" in _html(message)
+    # it names the recipients in its To: header (the README says so), so it is private to its owner
+    assert "sales@example.fi" in message["To"] and stat.S_IMODE(os.stat(eml).st_mode) == 0o600
     assert _deliveries(db) == []  # not sent: a later run with an SMTP server sends it
 
 
@@ -266,3 +272,134 @@ def test_the_demo_feed_writes_its_csv_and_its_email_reaches_the_smtp_server(tmp_
     (recipients, message), = inbox.messages
     assert recipients == ["myynti@example.fi"] and "Kalliodata Oy" in _html(message)
     assert not list(reports.glob("*.eml"))  # sent, so not written
+
+
+class SlowServer:
+    """A tiny SMTP server on 127.0.0.1 that answers normally until ``phase`` ("greeting", "ehlo",
+    "starttls": a TLS handshake, "data": the reply after the message), then trickles one byte every
+    ``gap`` seconds for up to ``limit`` seconds; ``phase="silent"``: accepts and says nothing."""
+
+    def __init__(self, phase: str, gap: float = 0.2, limit: float = 10.0):
+        self.phase, self.gap, self.limit = phase, gap, limit
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    self._session(conn)
+                except OSError:
+                    pass  # the client hung up
+
+    def _trickle(self, conn: socket.socket, data: bytes) -> None:
+        until = time.monotonic() + self.limit
+        for byte in data * 1000:
+            if self.stop.is_set() or time.monotonic() > until:
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(self.gap)
+
+    def _session(self, conn: socket.socket) -> None:
+        if self.phase == "silent":
+            self.stop.wait(self.limit)
+            return
+        if self.phase == "greeting":
+            return self._trickle(conn, b"220-x")
+        conn.sendall(b"220 x ESMTP\r\n")
+        reader = conn.makefile("rb")
+        for line in reader:
+            command = line.strip().upper()
+            if command.startswith(b"EHLO"):
+                if self.phase == "ehlo":
+                    return self._trickle(conn, b"250-x")
+                conn.sendall(b"250-x\r\n250 STARTTLS\r\n")
+            elif command == b"STARTTLS":
+                conn.sendall(b"220 go ahead\r\n")
+                return self._trickle(conn, b"\x16\x03\x03\x01\x00")  # a handshake record of 256 bytes, slowly
+            elif command == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                for body in reader:
+                    if body == b".\r\n":
+                        break
+                if self.phase == "data":
+                    return self._trickle(conn, b"250-x")
+                conn.sendall(b"250 OK\r\n")
+            elif command == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 OK\r\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+def _message():
+    return build_message(subject="s", html="<p>x</p>", text="x", sender="leadpipe@example.fi",
+                         recipients=("sales@example.fi",), attachment=None, generated_at=datetime.now(timezone.utc))
+
+
+@pytest.mark.parametrize(("security", "phase"), [("none", "greeting"), ("starttls", "greeting"),
+                                                 ("none", "ehlo"), ("starttls", "starttls"), ("none", "data")])
+def test_a_trickling_smtp_server_is_given_up_at_the_sends_deadline(security, phase):
+    server = SlowServer(phase)
+    client = SmtpClient("127.0.0.1", server.port, security, timeout=0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(MailError) as failed:
+            client.send(_message())
+    finally:
+        server.close()
+    took, deadline = time.monotonic() - started, 0.3 * DEADLINE_FACTOR
+    assert took < deadline + 1.5, took
+    if phase == "starttls":  # ssl bounds a whole handshake by the timeout itself
+        assert str(failed.value) == f"SMTP 127.0.0.1:{server.port}: timed out after 0.3 s"
+    else:  # each byte came within the timeout: only the deadline stopped it
+        assert took >= deadline and str(failed.value) == (
+            f"SMTP 127.0.0.1:{server.port}: timed out after {deadline:g} s (the deadline for a whole send)")
+
+
+def test_a_trickling_server_is_recorded_the_night_succeeds_and_the_next_run_retries(built):
+    tmp_path, db = built
+    server = SlowServer("greeting")
+    try:
+        settings = _settings(tmp_path, db, server.port, LEADPIPE_SMTP_TIMEOUT="0.3")
+        started = time.monotonic()
+        failed = engine.execute(settings, "run", ["report", "deliver"])
+        assert time.monotonic() - started < 8
+    finally:
+        server.close()
+    assert failed["deliver_failed"] == 1 and failed["deliver_sent"] == 0
+    (_, status, attempts, _, _, error), = _deliveries(db)
+    assert (status, attempts) == ("failed", 1) and "timed out after 1.2 s" in error and "example.fi" not in error
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs ORDER BY run_id DESC LIMIT 1").fetchall() == [("success",)]
+    controller, inbox = _server(server.port)
+    try:
+        sent = engine.execute(_settings(tmp_path, db, server.port), "deliver", ["deliver"])
+    finally:
+        controller.stop()
+    assert sent["deliver_sent"] == 1 and len(inbox.messages) == 1 and _deliveries(db)[0][1:3] == ("sent", 2)
+
+
+def test_a_listener_that_says_nothing_is_a_timeout():
+    server = SlowServer("silent")
+    started = time.monotonic()
+    try:
+        with pytest.raises(MailError) as failed:
+            SmtpClient("127.0.0.1", server.port, "none", timeout=0.3).send(_message())
+    finally:
+        server.close()
+    assert time.monotonic() - started < 1
+    assert str(failed.value) == f"SMTP 127.0.0.1:{server.port}: timed out after 0.3 s"
