@@ -5,7 +5,10 @@ query), so no text made here names more of it than its origin (``https://hooks.s
 not messages, not exceptions (only their class names), and not urllib3's debug line,
 which quotes the path (:class:`_HideWebhookPaths`). A redirect is followed only to the
 same origin, and only as 307/308 (which keep the POST); the answer's body is read no
-further than a few hundred bytes, however large or endless it is.
+further than a few hundred bytes, however large or endless it is. A POST has a deadline however
+slowly the server trickles its status line, headers or body (``requests``' read timeout is per
+socket read): a watchdog shuts the connection's socket down when it passes (:class:`_Deadline`).
+A URL that does not parse is refused in one fixed line (:class:`WebhookURLInvalid`).
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from enrich.errors import PermanentError, RetryableError
 from enrich.http import retry_after
@@ -27,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
 ERROR_BODY_BYTES = 200  # Slack says why in a word ("invalid_blocks"): that much is read, no more
+DEADLINE_FACTOR = 2.0  # a POST's deadline: twice the read timeout, however the answer trickles
 
 
 def origin(url: str) -> str:
@@ -57,6 +66,97 @@ class WebhookRedirected(PermanentError):
     """The webhook answered with a redirect that is not followed (another origin, or not 307/308)."""
 
 
+class WebhookURLInvalid(PermanentError):
+    """The webhook URL does not parse as an http(s) URL (its text, a credential, is never quoted)."""
+
+
+def _shut(sock: socket.socket) -> None:
+    try:  # the plain socket's shutdown, also for a TLS socket: a reader blocked in recv returns at once
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+class _Deadline:
+    """A watchdog over one POST: when ``seconds`` have passed, every socket the POST uses is shut
+    down, so whatever read is blocked returns, and :attr:`fired` says the answer came too late."""
+
+    _current = threading.local()  # the POSTing thread's deadline, which its connections register with
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.fired = seconds, False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _Deadline._current.value = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _Deadline._current.value = None
+        with self._lock:
+            self._sockets.clear()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    @classmethod
+    def watch(cls, sock: socket.socket | None) -> None:
+        deadline = getattr(cls._current, "value", None)
+        if deadline is None or sock is None:
+            return
+        with deadline._lock:
+            deadline._sockets.append(sock)
+            if deadline.fired:
+                _shut(sock)
+
+
+class _Watched:
+    """A urllib3 connection whose socket (new, or kept alive) is registered with the thread's deadline."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        _Deadline.watch(sock)  # before TLS: the handshake is bounded too
+        return sock
+
+    def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        _Deadline.watch(self.sock)  # type: ignore[attr-defined]
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _TooLate(requests.Timeout):
+    """The deadline passed: whatever was read (a status, some headers) is not an answer."""
+
+
 @dataclass
 class WebhookSender:
     """Send JSON messages to one webhook URL.
@@ -67,6 +167,8 @@ class WebhookSender:
         max_attempts: tries per message for 429, 5xx, timeouts and connection errors.
         backoff: seconds before each retry (429 waits for Retry-After instead).
         max_retry_after: a longer Retry-After gives up the message for this run.
+        deadline: seconds a POST may take in all, however slowly the answer arrives
+            (default: :data:`DEADLINE_FACTOR` times the read timeout).
     """
 
     url: str
@@ -75,38 +177,61 @@ class WebhookSender:
     max_attempts: int = 3
     backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
     max_retry_after: float = 60.0
+    deadline: float | None = None
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise PermanentError("the webhook URL is not an http(s) URL")
+        try:
+            parts = urlsplit(self.url)
+            valid = parts.scheme in {"http", "https"} and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # "Invalid IPv6 URL", a port out of range or not a number
+            valid = False
+        if not valid or any(c.isspace() or not c.isprintable() for c in self.url):
+            raise WebhookURLInvalid("the webhook URL is not a valid http(s) URL")
+        if self.deadline is None:
+            self.deadline = DEADLINE_FACTOR * self.timeout[1]
         if len(parts.path) > 1:  # with its query, and alone (redact_secrets may have rewritten the query)
             _HIDE.secrets.update({parts.path + (f"?{parts.query}" if parts.query else ""), parts.path})
         self.session.headers.update({"User-Agent": self.user_agent, "Content-Type": "application/json"})
         self.session.trust_env = False  # no .netrc credentials or proxy from the environment for a third party
+        adapter = _DeadlineAdapter(max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     @property
     def shown(self) -> str:
         return origin(self.url)
 
-    def _post(self, body: bytes, headers: dict) -> tuple[int, str, str | None]:
-        """One POST (same-origin 307/308 redirects followed): the status, a short safe reason word and
-        the Retry-After header."""
+    def _post(self, body: bytes, headers: dict, deadline: _Deadline) -> tuple[int, str, str | None]:
+        """One POST (same-origin 307/308 redirects followed) within ``deadline``: the status, a short
+        safe reason word and the Retry-After header.
+
+        Raises:
+            _TooLate: the deadline passed (what was read by then is not an answer).
+        """
         url = self.url
         for _ in range(MAX_REDIRECTS + 1):
-            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout,
-                                         allow_redirects=False, stream=True)
             try:
+                response = self.session.post(url, data=body, headers=headers, timeout=self.timeout,
+                                             allow_redirects=False, stream=True)
+            except ValueError:  # requests parses a redirect's Location even when not following it
+                raise WebhookRedirected(f"{self.shown}: redirect to an invalid URL not followed") from None
+            try:
+                if deadline.fired:
+                    raise _TooLate()
                 if response.is_redirect:
-                    target = urljoin(url, response.headers.get("Location", ""))
+                    target = _redirect(url, response.headers.get("Location", ""))
+                    if target is None:
+                        raise WebhookRedirected(f"{self.shown}: redirect to an invalid URL not followed")
                     if response.status_code not in (307, 308) or origin(target) != origin(self.url):
                         raise WebhookRedirected(f"{self.shown}: HTTP {response.status_code} redirect to "
                                                 f"{origin(target)} not followed")
                     url = target
                     continue
                 word = _reason(response) if response.status_code >= 400 else ""
+                if deadline.fired:
+                    raise _TooLate()
                 return response.status_code, word, response.headers.get("Retry-After")
             finally:
                 response.close()  # the rest of the body is never read
@@ -119,20 +244,25 @@ class WebhookSender:
             the attempts it took.
 
         Raises:
-            RetryableError: 429/5xx/timeouts/connection errors persisted over ``max_attempts``,
-                or a Retry-After beyond ``max_retry_after``.
+            RetryableError: 429/5xx/timeouts/connection errors/answers past the deadline persisted
+                over ``max_attempts``, or a Retry-After beyond ``max_retry_after``.
             PermanentError: any other answer (400, 403, 404...), or a redirect not followed.
         """
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Idempotency-Key": key} if key else {}
         for attempt in range(1, self.max_attempts + 1):
             delay = self.backoff[min(attempt - 1, len(self.backoff) - 1)] if self.backoff else 0.0
+            deadline = _Deadline(self.deadline)
             try:
-                status, word, wait = self._post(body, headers)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                reason = exc.__class__.__name__  # its text quotes the URL's path: never shown
+                with deadline:
+                    status, word, wait = self._post(body, headers, deadline)
             except requests.RequestException as exc:
-                raise PermanentError(f"{self.shown}: {exc.__class__.__name__}") from None
+                if deadline.fired:  # whatever broke, it broke because the watchdog shut the socket
+                    reason = f"no answer within {self.deadline:g} s"
+                elif isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+                    reason = exc.__class__.__name__  # its text quotes the URL's path: never shown
+                else:
+                    raise PermanentError(f"{self.shown}: {exc.__class__.__name__}") from None
             else:
                 if 200 <= status < 300:
                     return attempt
@@ -151,6 +281,16 @@ class WebhookSender:
 
 
 _WORD = re.compile(rb"[A-Za-z_]{1,40}")
+
+
+def _redirect(url: str, location: str) -> str | None:
+    """Where a redirect leads; None for a Location that does not parse (or its port)."""
+    try:
+        target = urljoin(url, location)
+        urlsplit(target).port
+    except ValueError:
+        return None
+    return target
 
 
 def _reason(response: requests.Response) -> str:

@@ -53,11 +53,27 @@ def _form_lines(row: dict, zone: ZoneInfo) -> list[str]:
             continue  # a free text may name the person: never sent
         kind = next((entry[k] for k in ("form", "kind", "source", "type") if entry.get(k)), "form")
         when = next((entry[k] for k in ("submitted_at", "at", "day", "date") if entry.get(k)), None)
-        if isinstance(when, datetime):
-            when = when.astimezone(zone) if when.tzinfo else when
-        day = f", {when:%-d.%-m.%Y}" if isinstance(when, (date, datetime)) else ""
+        day = _form_day(when, zone)
         lines.append(f"form submitted: {_text(kind)}{day}")
     return lines
+
+
+_LOCAL_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")  # sinks.leads' "20.11.2026 09:05", already local
+
+
+def _form_day(when: object, zone: ZoneInfo) -> str:
+    """``, 20.11.2026``: a submission's day in ``zone``; nothing for a value that is not a moment or a day."""
+    if isinstance(when, str):
+        found = _LOCAL_DAY.match(when.strip())
+        if found:
+            return ", {}.{}.{}".format(*(int(part) for part in found.groups()))
+        try:
+            when = datetime.fromisoformat(when.strip())
+        except ValueError:
+            return ""
+    if isinstance(when, datetime):
+        when = when.astimezone(zone) if when.tzinfo else when
+    return f", {when:%-d.%-m.%Y}" if isinstance(when, (date, datetime)) else ""
 
 
 def lead_message(row: dict, *, day: date, zone: str, report_url: str | None) -> dict:

@@ -36,7 +36,7 @@ def push(
     """Push new or changed leads to the CRM webhook (LEADPIPE_WEBHOOK_URL): once per company and day.
 
     Each lead of the period (the report's: the last 30 days by default) that the webhook has not had,
-    or whose score or last visit changed since it had it, is sent as one message: generic JSON, Slack
+    or that has new activity since it had it (a later visit or form submission), is sent as one message: generic JSON, Slack
     or Teams (webhook_format). Failed sends are recorded and retried by the next run. With --crm and
     --out, nothing is sent: the leads are written as a HubSpot or Pipedrive import CSV.
     """

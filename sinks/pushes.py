@@ -1,11 +1,13 @@
 """Which leads go to the CRM webhook, and what was sent: the ``pushes`` table (migration 019).
 
-The rule: a lead is pushed when it is new to the target or its score or last visit changed
-since its last successful push to it (a fingerprint of the two), and a company goes to a target
-at most once a day (the configured zone's), however often the night reruns. A failed send is
-recorded and tried again by the next run while its attempts are under :data:`MAX_ATTEMPTS`;
-it never fails the run. A target is a keyed hash of the webhook URL: the URL, a credential,
-is never stored. Sending itself is the caller's (``send``): this module only selects and records.
+The rule: a lead is pushed when it is new to the target or has new activity since its last
+successful push to it: a later last visit (the logs' or an export's) or a later form submission
+(:func:`fingerprint` records the three moments). Not its score, whose recency part drops a point
+a day with no activity at all. A company goes to a target at most once a day (the configured
+zone's), however often the night reruns. A failed send is recorded and tried again by the next
+run while its attempts are under :data:`MAX_ATTEMPTS`; it never fails the run. A target is a keyed
+hash of the webhook URL: the URL, a credential, is never stored. Sending itself is the caller's
+(``send``): this module only selects and records.
 """
 
 from __future__ import annotations
@@ -34,11 +36,20 @@ def target_key(secret: bytes, url: str) -> str:
     return hmac.new(secret, b"webhook\x00" + url.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+#: A lead's activity moments: a later one than the target had makes the lead worth pushing again.
+ACTIVITY = ("last_visit", "last_form_at", "export_last_visit")
+_PREFIX = "activity"  # rows written before it hold a hash of score and last visit (see :func:`due`)
+
+
+def _moment(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
 def fingerprint(row: dict) -> str:
-    """What makes a lead worth pushing again: its score and last visit."""
-    last = row.get("last_visit")
-    text = f"{row.get('score')!r}|{last.isoformat() if isinstance(last, datetime) else last}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    """What a push had of the lead: ``activity;<last visit>;<last form>;<export's last visit>`` (ISO 8601,
+    empty for none), read back by :func:`due`."""
+    moments = (_moment(row.get(key)) for key in ACTIVITY)
+    return ";".join([_PREFIX, *(m.isoformat() if m else "" for m in moments)])
 
 
 def idempotency_key(target: str, company_id: str, day: date) -> str:
@@ -61,33 +72,47 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
     """The leads to push today to ``target``, in ``leads``' order (their rank).
 
     Selected in one query: not sent to the target today, not failed today :data:`MAX_ATTEMPTS`
-    times, and new to it or changed since its last successful push (an alias's pushes count as
-    its company's).
+    times, and new to it or with an activity moment (:data:`ACTIVITY`) later than every one its
+    successful pushes had (an alias's pushes count as its company's). A row written before the
+    moments were recorded stands for its ``last_visit``, and for forms and exports up to ``pushed_at``.
     """
     if not leads:
         return []
+    moments = {key: [_moment(row.get(key)) for row in leads] for key in ACTIVITY}
     rows = con.execute(
         """
         WITH lead AS (
-            SELECT unnest($ids) AS company_id, unnest($fingerprints) AS fingerprint
+            SELECT unnest($ids) AS company_id, unnest(CAST($last_visit AS TIMESTAMPTZ[])) AS last_visit,
+                   unnest(CAST($last_form_at AS TIMESTAMPTZ[])) AS last_form_at,
+                   unnest(CAST($export_last_visit AS TIMESTAMPTZ[])) AS export_last_visit
         ), sent AS (
             SELECT coalesce(a.company_id, p.company_id) AS company_id, p.day, p.status, p.attempts,
-                   p.fingerprint, p.pushed_at
+                   p.fingerprint, p.pushed_at, p.last_visit
             FROM pushes p LEFT JOIN company_aliases a ON a.alias_id = p.company_id
             WHERE p.target = $target
-        ), last_sent AS (
-            SELECT company_id, arg_max(fingerprint, pushed_at) AS fingerprint FROM sent
-            WHERE status = 'sent' GROUP BY company_id
+        ), had AS (
+            SELECT company_id,
+                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 2), '') AS TIMESTAMPTZ)
+                            ELSE s.last_visit END) AS last_visit,
+                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 3), '') AS TIMESTAMPTZ)
+                            ELSE s.pushed_at END) AS last_form_at,
+                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 4), '') AS TIMESTAMPTZ)
+                            ELSE s.pushed_at END) AS export_last_visit
+            FROM (SELECT *, starts_with(fingerprint, $prefix) AS recorded FROM sent WHERE status = 'sent') s
+            GROUP BY s.company_id
         ), today AS (
             SELECT company_id, bool_or(status = 'sent') AS sent, max(attempts) AS attempts FROM sent
             WHERE day = $day GROUP BY company_id
         )
         SELECT lead.company_id FROM lead
-        LEFT JOIN last_sent USING (company_id) LEFT JOIN today USING (company_id)
-        WHERE last_sent.fingerprint IS DISTINCT FROM lead.fingerprint
+        LEFT JOIN had USING (company_id) LEFT JOIN today USING (company_id)
+        WHERE (had.company_id IS NULL
+               OR coalesce(lead.last_visit > coalesce(had.last_visit, '-infinity'), false)
+               OR coalesce(lead.last_form_at > coalesce(had.last_form_at, '-infinity'), false)
+               OR coalesce(lead.export_last_visit > coalesce(had.export_last_visit, '-infinity'), false))
           AND NOT coalesce(today.sent, false) AND coalesce(today.attempts, 0) < $max_attempts
         """,
-        {"ids": [row["company_id"] for row in leads], "fingerprints": [fingerprint(row) for row in leads],
+        {"ids": [row["company_id"] for row in leads], **moments, "prefix": _PREFIX + ";",
          "target": target, "day": day, "max_attempts": max_attempts},
     ).fetchall()
     chosen = {company_id for (company_id,) in rows}

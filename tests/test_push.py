@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import shutil
+import socketserver
 import threading
 import time
 from dataclasses import replace
@@ -353,3 +354,147 @@ def test_messages_clean_text_as_every_other_output_does():
     hostile = "Esc\x1b[2J\x1b]8;;http://evil\x1b\\Oy\tInvoice\u202egnp.exe\x00\x9b31m\r\n\u2028\u2066x\u2069"
     assert webhooks.clean_text(hostile) == clean_text(hostile)
     assert webhooks._UNSAFE.pattern == __import__("sinks.text", fromlist=["_UNSAFE"])._UNSAFE.pattern
+
+
+# --- the adversarial review's defects: a malformed URL, a trickling answer, a decaying score, a form's day ---
+
+@pytest.mark.parametrize("url", ["http://[::1/SECRETTOKEN", "http://127.0.0.1:99999/SECRETTOKEN",
+                                 "http://127.0.0.1:x/SECRETTOKEN", "http://exa mple.fi/SECRETTOKEN"])
+def test_a_malformed_webhook_url_is_one_line_and_the_night_succeeds(night, webhook, caplog, url):
+    caplog.set_level(logging.INFO, logger="leadpipe")
+    stats = engine.execute(replace(night, webhook_url=url), "run", ["report", "push"])
+    assert stats["push_skipped"] == 1 and webhook.requests == []
+    assert _rows(night, "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1") == [("success",)]
+    assert [r.message for r in caplog.records if r.message.startswith("push")] == [
+        "push: the webhook URL is not a valid http(s) URL: nothing pushed"]
+    assert "SECRETTOKEN" not in caplog.text
+    result = _cli(night, env={"LEADPIPE_WEBHOOK_URL": url})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["push_skipped"] == 1 and "SECRETTOKEN" not in result.output
+
+
+def test_a_redirect_to_a_malformed_url_is_a_failed_push_not_a_failed_night(night, webhook):
+    webhook.script = lambda n: (307, {"Location": "http://[::1/SECRETTOKEN"}, b"", 0.0)
+    stats = engine.execute(night, "run", ["report", "push"])
+    assert stats["push_failed"] == 3
+    assert _rows(night, "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1") == [("success",)]
+    assert {e for (e,) in _rows(night, "SELECT last_error FROM pushes")} == {
+        f"{webhook.shown}: redirect to an invalid URL not followed"}
+
+
+class Trickler:
+    """A webhook that reads the POST, then answers a little every 0.2 s (under any read timeout) for 8 s:
+    its status line, its headers or (a 500's) body."""
+
+    PARTS = {"status": (b"HTTP/1.1 200 O", b"K"), "headers": (b"HTTP/1.1 200 OK\r\n", b"X-Slow: 1\r\n"),
+             "body": (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\n\r\n", b"x")}
+
+    def __init__(self, part: str):
+        self.requests = 0
+        outer, (head, drip) = self, self.PARTS[part]
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                outer.requests += 1
+                length = 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                self.rfile.read(length)
+                started = time.monotonic()
+                try:
+                    self.wfile.write(head)
+                    while time.monotonic() - started < 8:
+                        time.sleep(0.2)
+                        self.wfile.write(drip)
+                        self.wfile.flush()
+                except OSError:  # the client gave up
+                    pass
+
+        socketserver.ThreadingTCPServer.daemon_threads = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("part", ["status", "headers", "body"])
+def test_a_trickling_webhook_is_given_up_at_the_deadline(night, monkeypatch, part):
+    monkeypatch.setattr(pushes, "FAILURES_IN_A_ROW", 1)
+    slow = Trickler(part)
+    try:
+        settings = replace(night, webhook_url=f"{slow.base}/services/{TOKEN}", request_timeout=(1.0, 0.5))
+        started = time.monotonic()
+        stats = engine.execute(settings, "run", ["push"])
+        elapsed = time.monotonic() - started
+    finally:
+        slow.close()
+    assert (stats["push_failed"], stats["push_deferred"]) == (1, 2) and slow.requests == 3
+    assert elapsed < 3 * 1.0 + 3, "three attempts, each given up at its deadline (twice the read timeout)"
+    assert _rows(night, "SELECT last_error FROM pushes") == [
+        (f"{slow.base.replace('127.0.0.1', 'x.x.x.x')}: no answer within 1 s after 3 attempts",)]
+    assert _rows(night, "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1") == [("success",)]
+
+
+def _yesterdays_pushes(settings):
+    """The pushes so far, as if made the day before (the next push is another day's)."""
+    with duckdb.connect(str(settings.db)) as con:
+        con.execute("UPDATE pushes SET day = day - 1")
+
+
+def _visit(settings, tmp_path, client, ts):
+    log = write_log(tmp_path / f"visit-{time.monotonic_ns()}.log",
+                    [combined(client=client, ts=ts, request="GET /contact HTTP/1.1")])
+    engine.execute(replace(settings, logs=(str(log),)), "run", ["ingest", "resolve", "load", "report"])
+
+
+def _form(settings, tmp_path, when):
+    forms = tmp_path / f"forms-{time.monotonic_ns()}.jsonl"
+    forms.write_text(json.dumps({"time": when, "form": "configurator", "name": "Maija Meikäläinen",
+                                 "email": "maija@kalliodata.fi", "position": "CTO", "business_id": "1234567-1",
+                                 "message": "call me"}) + "\n")
+    stats = engine.execute(replace(settings, forms=(str(forms),)), "run", ["forms", "report"])
+    assert stats["contacts"] == 1
+
+
+def test_changed_means_new_activity_not_a_score_that_decays(night, webhook, tmp_path):
+    assert _push(night)["push_sent"] == 3
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 0, "no new activity: nothing to push"
+    # another company's visit a day later moves the period's last day: the others' recency drops a point
+    _visit(night, tmp_path, CLIENTS[1], "23/Nov/2026:10:00:00 +0200")
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 1 and webhook.companies()[3:] == [HOSTILE]
+    assert webhook.requests[-1]["json"]["event"] == "lead.changed"
+    _visit(night, tmp_path, CLIENTS[0], "23/Nov/2026:12:00:00 +0200")
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 1 and webhook.companies()[4:] == ["Kalliodata Oy"]
+    assert webhook.requests[-1]["json"]["event"] == "lead.changed"
+    assert _push(night)["push_sent"] == 0, "once per company and day"
+    _form(night, tmp_path, "2026-11-23T09:05:00")
+    assert _push(night)["push_sent"] == 0, "a new form, but Kalliodata had its push today"
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 1 and webhook.companies()[5:] == ["Kalliodata Oy"]
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 0 and len(webhook.requests) == 6
+
+
+def test_rows_of_the_previous_version_push_a_lead_again_only_with_new_activity(night, webhook, tmp_path):
+    assert _push(night)["push_sent"] == 3
+    with duckdb.connect(str(night.db)) as con:  # its fingerprint was a hash of score and last visit
+        con.execute("UPDATE pushes SET fingerprint = md5(company_id), day = day - 1")
+    assert _push(night)["push_sent"] == 0, "an older row stands for its last visit"
+    _visit(night, tmp_path, CLIENTS[0], "23/Nov/2026:12:00:00 +0200")
+    assert _push(night)["push_sent"] == 1 and webhook.companies()[3:] == ["Kalliodata Oy"]
+
+
+def test_a_pushed_form_names_its_kind_and_day_never_the_person(night, webhook, tmp_path):
+    _form(night, tmp_path, "2026-11-22T23:30:00")  # the configured zone's day (Helsinki)
+    assert _push(night)["push_sent"] == 3
+    message = next(r["json"] for r in webhook.requests if r["json"]["company"] == "Kalliodata Oy")
+    assert message["forms"] == ["form submitted: configurator, 22.11.2026"]
+    sent = json.dumps([r["json"] for r in webhook.requests], ensure_ascii=False)
+    assert "Maija" not in sent and "maija@" not in sent and "CTO" not in sent and "call me" not in sent
