@@ -2,7 +2,7 @@
 
 The rule: a lead is pushed when it is new to the target or has new activity since its last
 successful push to it: a later last visit (the logs' or an export's) or a later form submission
-(:func:`fingerprint` records the three moments). Not its score, whose recency part drops a point
+(each push records the three moments). Not its score, whose recency part drops a point
 a day with no activity at all. A company goes to a target at most once a day (the configured
 zone's), however often the night reruns. A failed send is recorded and tried again by the next
 run while its attempts are under :data:`MAX_ATTEMPTS`; it never fails the run. A target is a keyed
@@ -38,18 +38,10 @@ def target_key(secret: bytes, url: str) -> str:
 
 #: A lead's activity moments: a later one than the target had makes the lead worth pushing again.
 ACTIVITY = ("last_visit", "last_form_at", "export_last_visit")
-_PREFIX = "activity"  # rows written before it hold a hash of score and last visit (see :func:`due`)
 
 
 def _moment(value: object) -> datetime | None:
     return value if isinstance(value, datetime) else None
-
-
-def fingerprint(row: dict) -> str:
-    """What a push had of the lead: ``activity;<last visit>;<last form>;<export's last visit>`` (ISO 8601,
-    empty for none), read back by :func:`due`."""
-    moments = (_moment(row.get(key)) for key in ACTIVITY)
-    return ";".join([_PREFIX, *(m.isoformat() if m else "" for m in moments)])
 
 
 def idempotency_key(target: str, company_id: str, day: date) -> str:
@@ -73,8 +65,7 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
 
     Selected in one query: not sent to the target today, not failed today :data:`MAX_ATTEMPTS`
     times, and new to it or with an activity moment (:data:`ACTIVITY`) later than every one its
-    successful pushes had (an alias's pushes count as its company's). A row written before the
-    moments were recorded stands for its ``last_visit``, and for forms and exports up to ``pushed_at``.
+    successful pushes had (an alias's pushes count as its company's).
     """
     if not leads:
         return []
@@ -87,19 +78,13 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
                    unnest(CAST($export_last_visit AS TIMESTAMPTZ[])) AS export_last_visit
         ), sent AS (
             SELECT coalesce(a.company_id, p.company_id) AS company_id, p.day, p.status, p.attempts,
-                   p.fingerprint, p.pushed_at, p.last_visit
+                   p.last_visit, p.last_form_at, p.export_last_visit
             FROM pushes p LEFT JOIN company_aliases a ON a.alias_id = p.company_id
             WHERE p.target = $target
         ), had AS (
-            SELECT company_id,
-                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 2), '') AS TIMESTAMPTZ)
-                            ELSE s.last_visit END) AS last_visit,
-                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 3), '') AS TIMESTAMPTZ)
-                            ELSE s.pushed_at END) AS last_form_at,
-                   max(CASE WHEN s.recorded THEN try_cast(nullif(split_part(s.fingerprint, ';', 4), '') AS TIMESTAMPTZ)
-                            ELSE s.pushed_at END) AS export_last_visit
-            FROM (SELECT *, starts_with(fingerprint, $prefix) AS recorded FROM sent WHERE status = 'sent') s
-            GROUP BY s.company_id
+            SELECT company_id, max(last_visit) AS last_visit, max(last_form_at) AS last_form_at,
+                   max(export_last_visit) AS export_last_visit
+            FROM sent WHERE status = 'sent' GROUP BY company_id
         ), today AS (
             SELECT company_id, bool_or(status = 'sent') AS sent, max(attempts) AS attempts FROM sent
             WHERE day = $day GROUP BY company_id
@@ -112,7 +97,7 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
                OR coalesce(lead.export_last_visit > coalesce(had.export_last_visit, '-infinity'), false))
           AND NOT coalesce(today.sent, false) AND coalesce(today.attempts, 0) < $max_attempts
         """,
-        {"ids": [row["company_id"] for row in leads], **moments, "prefix": _PREFIX + ";",
+        {"ids": [row["company_id"] for row in leads], **moments,
          "target": target, "day": day, "max_attempts": max_attempts},
     ).fetchall()
     chosen = {company_id for (company_id,) in rows}
@@ -125,15 +110,16 @@ def record(con: duckdb.DuckDBPyConnection, row: dict, target: str, fmt: str, day
     con.execute(
         """
         INSERT INTO pushes VALUES ($company_id, $day, $target, $format, $status, 1, $now, $score, $last_visit,
-                                   $fingerprint, $error)
+                                   $last_form_at, $export_last_visit, $error)
         ON CONFLICT (company_id, day, target) DO UPDATE SET
             format = excluded.format, status = excluded.status, attempts = pushes.attempts + 1,
             pushed_at = excluded.pushed_at, score = excluded.score, last_visit = excluded.last_visit,
-            fingerprint = excluded.fingerprint, last_error = excluded.last_error
+            last_form_at = excluded.last_form_at, export_last_visit = excluded.export_last_visit,
+            last_error = excluded.last_error
         """,
         {"company_id": row["company_id"], "day": day, "target": target, "format": fmt,
          "status": "failed" if error else "sent", "now": now, "score": row.get("score"),
-         "last_visit": row.get("last_visit"), "fingerprint": fingerprint(row), "error": error},
+         **{key: _moment(row.get(key)) for key in ACTIVITY}, "error": error},
     )
 
 
@@ -194,5 +180,5 @@ def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable
     return counts
 
 
-__all__ = ["MAX_ATTEMPTS", "due", "fingerprint", "forget_orphans", "idempotency_key",
+__all__ = ["MAX_ATTEMPTS", "due", "forget_orphans", "idempotency_key",
            "push_leads", "record", "report_link", "target_key"]

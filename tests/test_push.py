@@ -482,15 +482,6 @@ def test_changed_means_new_activity_not_a_score_that_decays(night, webhook, tmp_
     assert _push(night)["push_sent"] == 0 and len(webhook.requests) == 6
 
 
-def test_rows_of_the_previous_version_push_a_lead_again_only_with_new_activity(night, webhook, tmp_path):
-    assert _push(night)["push_sent"] == 3
-    with duckdb.connect(str(night.db)) as con:  # its fingerprint was a hash of score and last visit
-        con.execute("UPDATE pushes SET fingerprint = md5(company_id), day = day - 1")
-    assert _push(night)["push_sent"] == 0, "an older row stands for its last visit"
-    _visit(night, tmp_path, CLIENTS[0], "23/Nov/2026:12:00:00 +0200")
-    assert _push(night)["push_sent"] == 1 and webhook.companies()[3:] == ["Kalliodata Oy"]
-
-
 def test_a_pushed_form_names_its_kind_and_day_never_the_person(night, webhook, tmp_path):
     _form(night, tmp_path, "2026-11-22T23:30:00")  # the configured zone's day (Helsinki)
     assert _push(night)["push_sent"] == 3
