@@ -7,7 +7,8 @@ it is not linked.
 :class:`SmtpClient` only sends; every failure is one :class:`MailError` line that never names
 a recipient or a credential. ``smtplib``'s timeout bounds each socket operation, so a server that
 trickles its replies a byte at a time would never time out: each send also has an overall deadline
-(:data:`DEADLINE_FACTOR` times the timeout), after which a watchdog shuts the connection down.
+(:data:`DEADLINE_FACTOR` times the timeout), after which a watchdog shuts the connection down
+(``enrich/deadline.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from enrich.deadline import SocketDeadline
 from enrich.errors import RetryableError
 
 SECURITY = ("starttls", "ssl", "none")
@@ -49,58 +50,10 @@ def build_message(*, subject: str, html: str, text: str, sender: str, recipients
     return message
 
 
-class _Watchdog:
-    """Shuts the watched socket down when ``seconds`` pass before :meth:`stop`: a blocked recv or send
-    then returns at once, whatever the server trickles."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.fired = False
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._sock: socket.socket | None = None
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def watch(self, sock: socket.socket) -> None:
-        """The connection's current socket (the plain one, then its TLS wrapper)."""
-        with self._lock:
-            self._sock = sock
-            if self.fired:
-                self._shutdown()
-
-    def stop(self) -> None:
-        """Before the socket is closed: the watchdog never touches it afterwards."""
-        self._timer.cancel()
-        with self._lock:
-            self._stopped = True
-            self._sock = None
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._stopped:
-                self.fired = True
-                self._shutdown()
-
-    def _shutdown(self) -> None:
-        if self._sock is not None:
-            try:  # the base class's: an SSLSocket's own shutdown would also drop its TLS state
-                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed or not connected
-
-
 class _WatchedContext:
     """An ``SSLContext`` stand-in whose sockets are watched from before their handshake."""
 
-    def __init__(self, context: ssl.SSLContext, watchdog: _Watchdog):
+    def __init__(self, context: ssl.SSLContext, watchdog: SocketDeadline):
         self._context, self._watchdog = context, watchdog
 
     def wrap_socket(self, sock: socket.socket, server_hostname: str | None = None) -> ssl.SSLSocket:
@@ -113,7 +66,7 @@ class _WatchedContext:
 class _Smtp(smtplib.SMTP):
     """``smtplib.SMTP`` whose socket is watched from its connect on; with ``tls``, implicit TLS (SMTP_SSL)."""
 
-    def __init__(self, host: str, port: int, *, timeout: float, watchdog: _Watchdog, tls: _WatchedContext | None):
+    def __init__(self, host: str, port: int, *, timeout: float, watchdog: SocketDeadline, tls: _WatchedContext | None):
         self._watchdog, self._tls = watchdog, tls
         super().__init__(host, port, timeout=timeout)
 
@@ -155,7 +108,7 @@ class SmtpClient:
         port = self.port or DEFAULT_PORTS[self.security]
         deadline = self.timeout * DEADLINE_FACTOR
         server = None
-        with _Watchdog(deadline) as watchdog:
+        with SocketDeadline(deadline) as watchdog:
             context = _WatchedContext(self.context or ssl.create_default_context(), watchdog)
             try:
                 server = _Smtp(self.host, port, timeout=self.timeout, watchdog=watchdog,

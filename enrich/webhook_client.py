@@ -7,7 +7,7 @@ which quotes the path (:class:`_HideWebhookPaths`). A redirect is followed only 
 same origin, and only as 307/308 (which keep the POST); the answer's body is read no
 further than a few hundred bytes, however large or endless it is. A POST has a deadline however
 slowly the server trickles its status line, headers or body (``requests``' read timeout is per
-socket read): a watchdog shuts the connection's socket down when it passes (:class:`_Deadline`).
+socket read): a watchdog shuts the connection's socket down when it passes (``enrich/deadline.py``).
 A URL that does not parse is refused in one fixed line (:class:`WebhookURLInvalid`).
 """
 
@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from enrich.deadline import SocketDeadline
 from enrich.errors import PermanentError, RetryableError
 from enrich.http import retry_after
 
@@ -70,52 +71,14 @@ class WebhookURLInvalid(PermanentError):
     """The webhook URL does not parse as an http(s) URL (its text, a credential, is never quoted)."""
 
 
-def _shut(sock: socket.socket) -> None:
-    try:  # the plain socket's shutdown, also for a TLS socket: a reader blocked in recv returns at once
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
+#: The POSTing thread's deadline, which its connections' sockets register with.
+_current = threading.local()
 
 
-class _Deadline:
-    """A watchdog over one POST: when ``seconds`` have passed, every socket the POST uses is shut
-    down, so whatever read is blocked returns, and :attr:`fired` says the answer came too late."""
-
-    _current = threading.local()  # the POSTing thread's deadline, which its connections register with
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.fired = seconds, False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        _Deadline._current.value = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        _Deadline._current.value = None
-        with self._lock:
-            self._sockets.clear()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-    @classmethod
-    def watch(cls, sock: socket.socket | None) -> None:
-        deadline = getattr(cls._current, "value", None)
-        if deadline is None or sock is None:
-            return
-        with deadline._lock:
-            deadline._sockets.append(sock)
-            if deadline.fired:
-                _shut(sock)
+def _watch(sock: socket.socket | None) -> None:
+    deadline = getattr(_current, "value", None)
+    if deadline is not None:
+        deadline.watch(sock)
 
 
 class _Watched:
@@ -123,11 +86,11 @@ class _Watched:
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()  # type: ignore[misc]
-        _Deadline.watch(sock)  # before TLS: the handshake is bounded too
+        _watch(sock)  # before TLS: the handshake is bounded too
         return sock
 
     def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        _Deadline.watch(self.sock)  # type: ignore[attr-defined]
+        _watch(self.sock)  # type: ignore[attr-defined]
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -203,7 +166,7 @@ class WebhookSender:
     def shown(self) -> str:
         return origin(self.url)
 
-    def _post(self, body: bytes, headers: dict, deadline: _Deadline) -> tuple[int, str, str | None]:
+    def _post(self, body: bytes, headers: dict, deadline: SocketDeadline) -> tuple[int, str, str | None]:
         """One POST (same-origin 307/308 redirects followed) within ``deadline``: the status, a short
         safe reason word and the Retry-After header.
 
@@ -252,10 +215,14 @@ class WebhookSender:
         headers = {"Idempotency-Key": key} if key else {}
         for attempt in range(1, self.max_attempts + 1):
             delay = self.backoff[min(attempt - 1, len(self.backoff) - 1)] if self.backoff else 0.0
-            deadline = _Deadline(self.deadline)
+            deadline = SocketDeadline(self.deadline)
             try:
                 with deadline:
-                    status, word, wait = self._post(body, headers, deadline)
+                    _current.value = deadline
+                    try:
+                        status, word, wait = self._post(body, headers, deadline)
+                    finally:
+                        _current.value = None
             except requests.RequestException as exc:
                 if deadline.fired:  # whatever broke, it broke because the watchdog shut the socket
                     reason = f"no answer within {self.deadline:g} s"
