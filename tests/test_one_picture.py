@@ -63,6 +63,15 @@ def night(tmp_path):
     return settings, stats
 
 
+@pytest.fixture
+def cli(night, monkeypatch) -> CliRunner:
+    """The command line, pointed at the night's database and key."""
+    settings, _ = night
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    return CliRunner()
+
+
 def _leads(settings) -> dict[str, dict]:
     with duckdb.connect(str(settings.db), read_only=True) as con:
         result = con.execute("SELECT * FROM lead_scores")
@@ -134,11 +143,9 @@ def test_the_report_shows_who_contacted_the_company(night):
     assert "Anna" not in html and "yksityis" not in html  # a private person's chat names no company
 
 
-def test_objecting_people_and_companies_never_appear(night, monkeypatch):
+def test_objecting_people_and_companies_never_appear(night, cli):
     settings, _ = night
-    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
-    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
-    runner = CliRunner()
+    runner = cli
     assert runner.invoke(app, ["object", "--email", "olli@pohjantahti.example"]).exit_code == 0
     assert runner.invoke(app, ["object", "--business-id", "2718282-8"]).exit_code == 0
     stats = engine.execute(settings, "report", ["report"])
@@ -158,10 +165,8 @@ def test_a_rerun_changes_nothing(night):
         assert con.execute("SELECT count(*) FROM contacts").fetchall() == [(4,)]
 
 
-def test_forgetting_a_person_lists_the_reports_that_name_them(night, monkeypatch):
+def test_forgetting_a_person_lists_the_reports_that_name_them(night, cli):
     settings, stats = night
-    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
-    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
     # a morning e-mail kept beside the report, the report attached (base64: read through its parts)
     message = EmailMessage()
     message.set_content("The feed's companies.")
@@ -170,7 +175,7 @@ def test_forgetting_a_person_lists_the_reports_that_name_them(night, monkeypatch
     kept = Path(stats["report_html"]).with_name(Path(stats["report_html"]).stem + "-software.eml")
     kept.write_bytes(message.as_bytes())
     assert b"Liisa" not in kept.read_bytes()
-    result = CliRunner().invoke(app, ["forget", "--email", "Liisa@Revontuli.example"])
+    result = cli.invoke(app, ["forget", "--email", "Liisa@Revontuli.example"])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)["forgotten"]["report_files_still_naming_the_subject"]
     assert sorted(listed) == sorted([stats["report_html"], stats["report_csv"], str(kept)])
@@ -219,11 +224,9 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
     assert unlinked == len(people) - 1
 
 
-def test_forgetting_the_only_person_behind_a_form_made_company_forgets_the_company(night, monkeypatch):
+def test_forgetting_the_only_person_behind_a_form_made_company_forgets_the_company(night, cli):
     settings, _ = night
-    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
-    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
-    runner = CliRunner()
+    runner = cli
     assert runner.invoke(app, ["forget", "--email", "liisa@revontuli.example"]).exit_code == 0
     assert runner.invoke(app, ["forget", "--email", "maija@kalliodata.example"]).exit_code == 0
     with duckdb.connect(str(settings.db), read_only=True) as con:
@@ -232,15 +235,13 @@ def test_forgetting_the_only_person_behind_a_form_made_company_forgets_the_compa
     assert "Kalliodata Oy" in names  # the logs and the export saw it too
 
 
-def test_a_sole_trader_s_access_request_shows_the_customer_lists_and_crm_pushes(night, monkeypatch):
+def test_a_sole_trader_s_access_request_shows_the_customer_lists_and_crm_pushes(night, cli):
     settings, _ = night
-    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
-    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
     with duckdb.connect(str(settings.db)) as con:
         con.execute("INSERT INTO customers VALUES ('business_id', '2357111-3', '/crm/export.csv', now())")
-    result = CliRunner().invoke(app, ["subject-export", "--business-id", "2357111-3"])
+    result = cli.invoke(app, ["subject-export", "--business-id", "2357111-3"])
     data = json.loads(result.stdout)
     assert [row["source_file"] for row in data["customer_lists"]] == ["/crm/export.csv"] and data["crm_pushes"] == []
-    assert CliRunner().invoke(app, ["forget", "--business-id", "2357111-3"]).exit_code == 0
+    assert cli.invoke(app, ["forget", "--business-id", "2357111-3"]).exit_code == 0
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM customers").fetchall() == [(0,)]
