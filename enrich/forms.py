@@ -31,6 +31,9 @@ COLUMNS: dict[str, set[str]] = {
     "marketing_consent": {"marketing consent", "marketing_consent", "consent", "markkinointilupa",
                           "markkinointisuostumus", "newsletter"},
 }
+#: The most characters a field keeps (the rest is cut): names, companies and positions are short.
+MAX_FIELD = 200
+MAX_CHARS = {"message": 2000, "email": 254}
 _YES = {"1", "true", "yes", "y", "kyllä", "kylla", "k", "on", "x"}
 _NO = {"0", "false", "no", "n", "ei", "e", "off", ""}
 
@@ -75,9 +78,9 @@ def _submission(line_no: int, values: dict, zone: tzinfo, now: datetime,
     if any(v is not None and not isinstance(v, (str, int, float)) for v in values.values()):
         raise _Unreadable("unreadable submission: a field that is not text")  # a list, an object
 
-    def text(key: str) -> str | None:
+    def text(key: str) -> str | None:  # cut: a 10,000-character "company" is nobody's name
         value = values.get(key)
-        return str(value).strip() or None if value not in (None, "") else None
+        return str(value).strip()[:MAX_CHARS.get(key, MAX_FIELD)] or None if value not in (None, "") else None
 
     if not (normalise_email(text("email")) or text("phone") or text("name")):
         raise _Unreadable("unreadable submission: no email, phone or name")

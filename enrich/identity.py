@@ -24,6 +24,8 @@ MAILBOX_DOMAINS = frozenset(free_mail_providers) | frozenset({
     "msn.com", "yahoo.com", "yahoo.fi", "icloud.com", "me.com", "protonmail.com", "proton.me", "luukku.com",
     "suomi24.fi", "elisanet.fi", "kolumbus.fi", "welho.com", "dnainternet.net", "sonera.fi", "saunalahti.fi",
     "pp.inet.fi", "anvianet.fi", "mbnet.fi", "netti.fi", "jippii.fi", "nic.fi", "kotiposti.net", "surffi.fi",
+    "surffi.net", "iki.fi", "netikka.fi", "phnet.fi", "kotinet.com", "wippies.com", "wippies.fi", "tutanota.com",
+    "msn.fi", "outlook.fi", "inet.fi",
 })
 #: Mailbox, social and site-builder domains shared by unrelated organisations: never evidence of identity.
 SHARED_DOMAINS = MAILBOX_DOMAINS | frozenset({
@@ -50,20 +52,51 @@ def identity_key(name: str | None) -> str:
     return " ".join(kept)
 
 
+def _parents(site: str) -> list[str]:
+    """``mail.suomi24.fi`` → ``mail.suomi24.fi``, ``suomi24.fi`` (never the bare top-level domain)."""
+    labels = site.lower().strip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
 def is_evidence_domain(site: str | None) -> bool:
-    """Whether a website domain can tell organisations apart (not a mailbox, social or site-builder one)."""
-    return bool(site) and site not in SHARED_DOMAINS and not site.endswith(SHARED_DOMAIN_SUFFIXES)
+    """Whether a website domain can tell organisations apart (not a mailbox, social or site-builder one,
+    nor a host under one: ``mail.suomi24.fi``)."""
+    return bool(site) and not any(p in SHARED_DOMAINS for p in _parents(site)) \
+        and not site.endswith(SHARED_DOMAIN_SUFFIXES)
 
 
-#: What an export or a form says instead of an organisation (identity keys): a person, nobody's company.
-PRIVATE_PERSON = frozenset({"private person", "private individual", "individual", "private", "yksityishenkilo",
-                            "yksityinen henkilo", "yksityinen", "henkiloasiakas", "kuluttaja", "consumer",
-                            "privatperson", "privat", "ei yritysta", "no company", "none"})
+def domain_names(site: str | None, name: str | None) -> bool:
+    """Whether a domain looks like the organisation's own: its main label is much like the name
+    (``revontuli.example`` and "Revontuli Robotics Oy", ``matinpuutyo.fi`` and "Matin Puutyö Tmi"). An
+    e-mail's domain becomes a company's website only so: an operator's mail domain the lists lack
+    (``oma-operaattori.fi``) names no customer's company."""
+    if not is_evidence_domain(site):
+        return False
+    parents = _parents(site)
+    label = parents[-1].split(".")[0] if parents else ""
+    key = identity_key(name).replace(" ", "")
+    return len(label) >= 3 and bool(key) and fuzz.partial_ratio(label, key) >= DOMAIN_NAME_SIMILARITY
+
+
+#: What an export or a form says instead of an organisation (identity keys, country words aside): a person,
+#: a consumer connection, nobody's company. Whole keys only: "Private Equity Partners Oy" is a company.
+PRIVATE_PERSON = frozenset({
+    "private", "private person", "private persons", "private individual", "private customer", "individual",
+    "consumer", "consumers", "residential", "home", "home user", "unknown", "unknown company", "none", "no company",
+    "isp", "mobile", "mobile network", "mobile operator", "broadband", "internet provider", "internet service provider",
+    "yksityinen", "yksityinen henkilo", "yksityishenkilo", "yksityinen asiakas", "yksityisasiakas",
+    "henkiloasiakas", "kuluttaja", "kuluttaja asiakas", "kuluttaja asiakkaat", "tuntematon", "ei yritysta",
+    "privatperson", "privat", "privatkund", "privatkunde", "privatperson finland",
+})
+_COUNTRY_WORDS = {"finland", "suomi", "fi", "sweden", "sverige", "se", "estonia", "eesti", "norway", "norge",
+                  "denmark", "germany", "deutschland", "uk", "us", "usa"}
 
 
 def is_private_person(name: str | None) -> bool:
-    """Whether a name is a placeholder for a private person ("Private person", "Yksityishenkilö.")."""
-    return identity_key(name) in PRIVATE_PERSON
+    """Whether a name is a placeholder for a private person or a consumer connection ("Private person",
+    "Yksityishenkilö.", "Private Person (Finland)", "Residential")."""
+    words = [w for w in identity_key(name).split() if w not in _COUNTRY_WORDS]
+    return " ".join(words) in PRIVATE_PERSON or not words and bool(identity_key(name))
 
 
 def alike(key_a: str, key_b: str) -> bool:

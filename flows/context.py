@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from enrich import bots
+from enrich.classify import load_known_organisations
 from enrich.clients import ProxyPolicy
 from enrich.downloads import Downloads
 from enrich.errors import ConfigError
@@ -28,7 +29,8 @@ from sinks.address_resolution import ResolutionPolicy
 from sinks.leads import Period, default_period, report_data
 from sinks.pageviews import IngestOptions
 from sinks.pending import PendingAddresses
-from sinks.privacy import retention_cutoff
+from sinks.privacy import apply_objections, retention_cutoff
+from sinks.sources import classify_exported
 from sinks.state import record_timezone
 
 USER_AGENT = f"leadpipe/{__version__} (+https://github.com/leadpipe/leadpipe)"
@@ -123,9 +125,13 @@ class RunContext:
     def leads(self, period: Period) -> dict:
         """The period's leads (:func:`sinks.leads.report_data`, scored in the configured zone), computed once
         per run: the report, the feeds' e-mails and the push read the same rows. Stages that change
-        companies run before the first reader."""
+        companies run before the first reader. Call inside the stage's transaction (it writes)."""
         if period not in self._leads:
+            # who may appear is settled first: objections (a company re-created since is flagged again) and
+            # the kinds of companies only exports named (an operator or a private person is never a lead)
             record_timezone(self.con, period.zone)
+            apply_objections(self.con, self.secret)
+            classify_exported(self.con, load_known_organisations(self.known_file))
             self._leads[period] = report_data(self.con, period)
         return self._leads[period]
 

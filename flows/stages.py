@@ -163,7 +163,6 @@ def report(ctx: RunContext) -> dict:
     """The lead report (HTML and CSV) for ``--since/--until`` (default: the last 30 days)."""
     settings = ctx.settings
     with database.transaction(ctx.con):
-        privacy.apply_objections(ctx.con, ctx.secret)
         try:
             set_intent_pages(ctx.con, settings.intent_pages)
         except ValueError as exc:

@@ -25,6 +25,8 @@ from sinks import attribution
 __all__ = ["CompanyIndex", "claim_business_id", "company_id", "ensure_company", "identity_key", "merge_duplicates",
            "merge_into", "refresh"]
 
+#: The longest company name kept (registered names are far shorter).
+MAX_NAME = 200
 #: Tables whose rows belong to a company, re-pointed when it merges into another.
 _COMPANY_ROWS = ("visits", "pageviews", "pending_pageviews", "company_sources", "contacts")
 
@@ -120,6 +122,7 @@ class CompanyIndex:
         """(company_id, how) of the organisation's company, created (``how``: ``companies_new``) only when
         none is found. ``origin``: what names it (a key of :data:`PREFIXES`); ``new_id``: the id to create
         it with (default: :func:`company_id`); ``kind``: a new row's kind (an export may name an operator)."""
+        name = name[:MAX_NAME]  # an export's or a form's 10,000-character "name" is cut, not shown whole
         found = self.find(business_id, name, country, website)
         if found:
             return found
@@ -129,10 +132,10 @@ class CompanyIndex:
         con.execute(
             """
             INSERT INTO companies (company_id, business_id, name, country, kind, city, website, match_method,
-                                   match_confidence)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (company_id) DO NOTHING
+                                   match_confidence, origin)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (company_id) DO NOTHING
             """,
-            [new_id, business_id, name, country, kind, city, website, match_method, match_confidence],
+            [new_id, business_id, name, country, kind, city, website, match_method, match_confidence, origin],
         )
         self.add(new_id, business_id, name, country, website)
         return new_id, "companies_new"

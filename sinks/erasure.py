@@ -129,7 +129,7 @@ def forget(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, value: str,
         rows["report_files_still_naming_the_subject"] = _reports_naming(con, [value, *names])
         delete("contacts", "email_key = ?", [key])
         # a company only this person's form made ("Matin Puutyö Tmi") goes with it, once nothing else names it
-        made = """company_id IN (SELECT company_id FROM companies WHERE starts_with(match_method, 'form-')
+        made = """company_id IN (SELECT company_id FROM companies WHERE origin = 'form'
                   EXCEPT SELECT company_id FROM contacts EXCEPT SELECT company_id FROM company_sources
                   EXCEPT SELECT company_id FROM visits EXCEPT SELECT company_id FROM networks
                   EXCEPT SELECT company_id FROM company_aliases)"""

@@ -16,7 +16,7 @@ import duckdb
 from enrich.business_ids import valid_or_none
 from enrich.clients import client_key, keyed_hash
 from enrich.forms import Submission
-from enrich.identity import SHARED_DOMAINS, is_evidence_domain
+from enrich.identity import SHARED_DOMAINS, domain_names
 from enrich.leadfeeder import is_placeholder
 from enrich.matching import legal_name
 from sinks.state import recorded_timezone
@@ -104,7 +104,7 @@ def companies_from_contacts(con: duckdb.DuckDBPyConnection, secret: bytes) -> in
         typed = " ".join((typed or "").split()) or None
         name = legal_name(typed) if typed else None
         host = (email or "").rpartition("@")[2].lower()
-        website = host if is_evidence_domain(host) else None
+        website = host if domain_names(host, name or typed) else None  # never an operator's mail domain
         if erased(business_id, name or typed):
             continue
         # an operator's list may give no country: "Kalliodata Oy" without one is the same company
@@ -152,7 +152,15 @@ def subject_export(con: duckdb.DuckDBPyConnection, secret: bytes, kind: str, val
     """
     if kind == "email":
         key = email_key(secret, value)
-        data = {"contacts": records("SELECT * EXCLUDE (email_key) FROM contacts WHERE email_key = ?", [key])}
+        data = {"contacts": records("SELECT * EXCLUDE (email_key) FROM contacts WHERE email_key = ?", [key]),
+                # a company their form made ("Matin Puutyö Tmi") and what was pushed of it
+                "companies_made_by_their_forms": records(
+                    "SELECT * FROM companies WHERE origin = 'form' AND company_id IN "
+                    "(SELECT company_id FROM contacts WHERE email_key = ?)", [key]),
+                "crm_pushes": records(
+                    "SELECT * EXCLUDE (target) FROM pushes WHERE company_id IN (SELECT company_id FROM companies "
+                    "WHERE origin = 'form' AND company_id IN (SELECT company_id FROM contacts WHERE email_key = ?))",
+                    [key])}
         data["marketing_objection"] = bool(con.execute(
             "SELECT count(*) FROM marketing_objections WHERE kind = 'email' AND key = ?", [key]).fetchall()[0][0])
     elif kind in ("ip", "visitor-key"):

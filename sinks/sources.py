@@ -51,13 +51,12 @@ def upsert_source_rows(
             counts["suppressed"] += 1  # an erased sole trader is never imported again, by Business ID or name
             continue
         if not business_id and is_private_person(row.name):
-            counts["not_organisations"] += 1  # "Private person": nobody's company
+            counts["not_organisations"] += 1  # "Private person": nobody's company, never stored
             continue
         country = (row.country or ("FI" if business_id else "")).upper() or None
         website = row.website if is_evidence_domain(domain(row.website)) else None  # never gmail.com
         # an operator the network lists or the curated list name is never a lead, whoever exported it
-        kind = "company" if business_id else (operators.get(identity_key(row.name)) or known_kind(known, row.name)
-                                              or "company")
+        kind = "company" if business_id else exported_kind(row.name, operators, known)
         company_id, how = index.ensure(
             con, business_id=business_id, name=row.name, country=country, origin="export", city=row.city,
             website=website, match_method=f"{source}-business-id" if business_id else None, kind=kind)
@@ -80,6 +79,34 @@ def upsert_source_rows(
              row.medium, json.dumps(row.extra, ensure_ascii=False, default=str), file, run_id, now],
         )
     return counts
+
+
+def exported_kind(name: str, operators: dict[str, str], known: tuple[KnownOrganisation, ...]) -> str:
+    """The kind of an organisation an export names without a Business ID: an operator's (the network lists'
+    by identity key, else the curated list's), ``unknown`` for a private person, else ``company``."""
+    if is_private_person(name):
+        return "unknown"
+    return operators.get(identity_key(name)) or known_kind(known, name) or "company"
+
+
+def classify_exported(con: duckdb.DuckDBPyConnection, known: tuple[KnownOrganisation, ...]) -> int:
+    """Companies only an export made (``src-…``, no Business ID) take the kind :func:`exported_kind` gives
+    them now: rows an earlier version stored as companies ("Elisa Oyj", "Private person"), and rows whose
+    operator a later list names. Returns the rows changed."""
+    rows = con.execute(
+        "SELECT company_id, name, kind FROM companies WHERE starts_with(company_id, 'src-') AND business_id IS NULL"
+    ).fetchall()
+    if not rows:
+        return 0
+    operators = _operator_kinds(con)
+    changed = [(company_id, kind) for company_id, name, was in rows
+               if (kind := exported_kind(name, operators, known)) != was and was in ("company", "unknown", "isp",
+                                                                                       "mobile", "hosting")]
+    if changed:
+        con.execute("UPDATE companies SET kind = c.kind FROM (SELECT unnest($ids) AS company_id, unnest($kinds) AS kind) c"
+                    " WHERE companies.company_id = c.company_id",
+                    {"ids": [c for c, _ in changed], "kinds": [k for _, k in changed]})
+    return len(changed)
 
 
 def _operator_kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

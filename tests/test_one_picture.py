@@ -9,6 +9,7 @@ it — unless that person, or their company, objected.
 import csv
 import json
 import math
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -193,14 +194,21 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
         "Esimerkki Mobiili Oy (mobile CGNAT);;Finland;21.11.2026 10:00;3\n"  # the list's mobile operator
         "Amazon Data Services;;Germany;21.11.2026 10:00;2\n"  # the curated list's cloud
         "Private person;gmail.com;Finland;21.11.2026 10:00;1\n"
+        "Private Person (Finland);;Finland;21.11.2026 10:00;1\n"
+        "Yksityinen asiakas;;Finland;21.11.2026 10:00;1\n"
+        "Residential;;Finland;21.11.2026 10:00;1\n"
+        "Mobile network;;Finland;21.11.2026 10:00;1\n"
+        "Ålcom Ab;;Finland;21.11.2026 10:00;1\n"
         "Järvi Systems Oy;gmail.com;Finland;21.11.2026 10:00;1\n", encoding="utf-8")  # a real one, not its mailbox
     people = [("Yksityinen henkilö", "pb@gmail.com"), ("Private individual", "x@gmail.com"),
               ("Yksityishenkilö.", "y@yahoo.fi"), ("none.", "z@outlook.fi"), ("—", "w@gmail.com"),
               ("n.a.", "v@yahoo.fi"), ("Pekka Virtanen", "pekka.virtanen@outlook.fi"),  # his own name
               ("Matin Puutyö Tmi", "matti@pp.inet.fi"),  # a sole trader: a company, but pp.inet.fi is no website
-              (None, "liisa@pp.inet.fi")]  # his neighbour, on the same operator's mail
+              (None, "liisa@pp.inet.fi"),  # his neighbour, on the same operator's mail
+              ("Veikko Kuusi Tmi", "veikko@iki.fi"), (None, "liisa.toinen@iki.fi"),  # a domain no list has
+              ("Quality Tools Oy", "q@mail.suomi24.fi")]  # a host under a mailbox provider
     (tmp_path / "forms.jsonl").write_text("".join(
-        json.dumps({"time": f"2026-11-21T1{n}:00:00", "form": "chat", "name": f"Person {n}", "email": email,
+        json.dumps({"time": f"2026-11-21T{10 + n:02d}:00:00", "form": "chat", "name": f"Person {n}", "email": email,
                     **({"company": company} if company else {})}, ensure_ascii=False) + "\n"
         for n, (company, email) in enumerate(people)))
     settings = load_settings(
@@ -212,8 +220,9 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
     for _ in range(2):  # the same inputs twice: nothing more is linked or made
         engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
     leads = _leads(settings)
-    assert set(leads) == {"Kalliodata Oy", "Järvi Systems Oy", "Matin Puutyö Tmi"}
+    assert set(leads) == {"Kalliodata Oy", "Järvi Systems Oy", "Matin Puutyö Tmi", "Veikko Kuusi Tmi", "Quality Tools Oy"}
     assert leads["Matin Puutyö Tmi"]["forms"] == 1  # the neighbour's chat is not his company's
+    assert leads["Veikko Kuusi Tmi"]["forms"] == 1
     with duckdb.connect(str(settings.db), read_only=True) as con:
         kinds = dict(con.execute("SELECT name, kind FROM companies WHERE name LIKE 'Esim%' OR name LIKE 'Amazon%'")
                      .fetchall())
@@ -221,7 +230,7 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
         unlinked = con.execute("SELECT count(*) FROM contacts WHERE company_id IS NULL").fetchall()[0][0]
     assert kinds == {"Esimerkki Mobiili Oy (mobile CGNAT)": "mobile", "Amazon Data Services": "hosting"}
     assert websites == []  # no mailbox provider's domain is anybody's website
-    assert unlinked == len(people) - 1
+    assert unlinked == len(people) - 3
 
 
 def test_forgetting_the_only_person_behind_a_form_made_company_forgets_the_company(night, cli):
@@ -245,3 +254,60 @@ def test_a_sole_trader_s_access_request_shows_the_customer_lists_and_crm_pushes(
     assert cli.invoke(app, ["forget", "--business-id", "2357111-3"]).exit_code == 0
     with duckdb.connect(str(settings.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM customers").fetchall() == [(0,)]
+
+
+def test_an_export_s_operators_stored_as_companies_by_an_earlier_version_are_not_leads(night):
+    """A database from before these rules holds "Elisa Oyj" and "Private person" as companies an export
+    made: the next report settles their kinds before reading the leads."""
+    settings, _ = night
+    with duckdb.connect(str(settings.db)) as con:
+        for n, name in enumerate(["Elisa Oyj", "Private person", "Amazon Web Services"]):
+            con.execute("INSERT INTO companies (company_id, name, country, kind) VALUES (?, ?, 'FI', 'company')",
+                        [f"src-old{n}", name])
+            con.execute("INSERT INTO company_sources (source, source_key, company_id, name, last_visit, visits, "
+                        "updated_at) VALUES ('leadfeeder', ?, ?, ?, '2026-11-21 10:00+02', 5, now())",
+                        [f"old{n}", f"src-old{n}", name])
+    stats = engine.execute(settings, "report", ["report"])
+    assert not {"Elisa Oyj", "Private person", "Amazon Web Services"} & (set(_csv(stats)) | set(_leads(settings)))
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert dict(con.execute("SELECT name, kind FROM companies WHERE company_id LIKE 'src-old%'").fetchall()) == {
+            "Elisa Oyj": "isp", "Private person": "unknown", "Amazon Web Services": "hosting"}
+
+
+def test_a_form_made_company_goes_with_its_only_person_after_any_number_of_nights(tmp_path, monkeypatch):
+    (tmp_path / "networks.csv").write_text(NETWORKS)
+    (tmp_path / "forms.jsonl").write_text(json.dumps(
+        {"time": "2026-11-21T10:00:00", "form": "contact", "name": "Matti Puu", "email": "matti@matinpuutyo.fi",
+         "company": "Matin Puutyö Tmi"}, ensure_ascii=False) + "\n")
+    settings = load_settings(
+        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", LINES))],
+         "forms": [str(tmp_path / "forms.jsonl")], "offline": True, "report_dir": str(tmp_path / "reports")},
+        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
+    engine.execute(settings, "networks import", [commands.import_network_list(tmp_path / "networks.csv", "operator")])
+    for _ in range(2):  # the second night's enrich stage rewrites match_method: origin says who made it
+        engine.execute(settings, "run", ["ingest", "forms", "resolve", "enrich", "load", "report"])
+    assert "Matin Puutyö Tmi" in _leads(settings)
+    monkeypatch.setenv("LEADPIPE_DB", str(settings.db))
+    monkeypatch.setenv("LEADPIPE_CONFIG_DIR", str(settings.config_dir))
+    exported = json.loads(CliRunner().invoke(app, ["subject-export", "--email", "matti@matinpuutyo.fi"]).stdout)
+    assert [c["name"] for c in exported["companies_made_by_their_forms"]] == ["Matin Puutyö Tmi"]
+    assert CliRunner().invoke(app, ["forget", "--email", "matti@matinpuutyo.fi"]).exit_code == 0
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM companies WHERE name LIKE 'Matin%' OR website LIKE '%matinpuutyo%'"
+                           ).fetchall() == [(0,)]
+
+
+def test_a_name_of_ten_thousand_characters_is_cut(night, tmp_path):
+    """A form's company field or an export's name of 10,000 characters never reaches the report whole."""
+    settings, _ = night
+    (tmp_path / "long.jsonl").write_text(json.dumps(
+        {"time": "2026-11-21T10:00:00", "form": "contact", "name": "N", "email": "n@example.org",
+         "company": "A" * 10000 + " Oy"}) + "\n")
+    (tmp_path / "long.csv").write_text("Company name;Country;Last visit;Visits\n" + "B" * 10000 + " Oy;Finland;"
+                                       "21.11.2026 10:00;2\n")
+    settings = replace(settings, forms=(str(tmp_path / "long.jsonl"),), leadfeeder=(str(tmp_path / "long.csv"),))
+    stats = engine.execute(settings, "run", ["leadfeeder", "forms", "load", "report"])
+    assert [len(name) for name in _csv(stats) if name.startswith("BBBB")] == [200]
+    assert not [name for name in _csv(stats) if name.startswith("AAAA")]  # cut, it has no legal form left
+    with duckdb.connect(str(settings.db), read_only=True) as con:
+        assert con.execute("SELECT max(length(company_name)) FROM contacts").fetchall() == [(200,)]

@@ -17,6 +17,10 @@
 --            period: the strongest signal there is. A person who objected to direct marketing is
 --            never counted (nor shown).
 --
+-- What first named a company when leadpipe created it (network, export, form; NULL: before 017). A
+-- company a form made goes with its only person when they are forgotten (sinks/erasure.py).
+ALTER TABLE companies ADD COLUMN origin VARCHAR;
+
 -- No personal data here (analysts read this view): the submissions are counted and their forms named;
 -- who submitted them is for the sales report alone (sinks/leads.py reads contacts).
 CREATE OR REPLACE MACRO lead_scores_for(period_start, period_end) AS TABLE
