@@ -71,6 +71,11 @@ def _smtp_security(mode: str) -> None:
         raise ValueError("expected starttls, ssl or none")
 
 
+def _address(text: str | None) -> None:
+    if text is not None and not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]+", text):
+        raise ValueError("not an e-mail address (the From address, e.g. leads@example.fi)")
+
+
 def _webhook_format(name: str) -> None:
     if name not in ("generic", "slack", "teams"):  # enrich/webhooks.py FORMATS
         raise ValueError("expected generic, slack or teams")
@@ -144,7 +149,7 @@ class Settings:
     smtp_host: str | None = setting(None)  # the morning e-mail's SMTP server; unset: .eml files beside the report
     smtp_port: int = setting(0, check=_smtp_port)  # 0: 587 (starttls), 465 (ssl), 25 (none)
     smtp_security: str = setting("starttls", check=_smtp_security)  # starttls, ssl or none
-    smtp_sender: str | None = setting(None)  # the From address (needed with smtp_host)
+    smtp_sender: str | None = setting(None, check=_address)  # the From address (needed with smtp_host)
     smtp_timeout: float = setting(30.0)  # seconds for each SMTP exchange
     # LEADPIPE_SMTP_USER and LEADPIPE_SMTP_PASSWORD together.
     smtp_auth: tuple[str, str] | None = setting(None, secret=True)

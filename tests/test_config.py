@@ -57,3 +57,9 @@ def test_intent_pages_from_toml_and_environment(tmp_path):
     assert load_settings({}, config, {}).intent_pages == (("(?i)pric", "pricing"), ("(?i)/trial", "trial"))
     env = {"LEADPIPE_INTENT_PAGES": "pricing=(?i)hinnasto;demo=/demo"}
     assert load_settings({}, None, env).intent_pages == (("(?i)hinnasto", "pricing"), ("/demo", "demo"))
+
+
+def test_the_smtp_sender_is_an_address():
+    assert load_settings(env={"LEADPIPE_SMTP_SENDER": "leads@example.fi"}).smtp_sender == "leads@example.fi"
+    with pytest.raises(ConfigError, match="smtp_sender.*not an e-mail address"):
+        load_settings(env={"LEADPIPE_SMTP_SENDER": "not an address"})
