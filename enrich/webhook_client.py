@@ -9,6 +9,11 @@ further than a few hundred bytes, however large or endless it is. A POST has a d
 slowly the server trickles its status line, headers or body (``requests``' read timeout is per
 socket read): a watchdog shuts the connection's socket down when it passes (``enrich/deadline.py``).
 A URL that does not parse is refused in one fixed line (:class:`WebhookURLInvalid`).
+
+What failed decides what the caller does: :class:`RetryableError` (429, 5xx, timeouts, connection
+errors) and :class:`WebhookRefused` (401, 403, 404, 410, a redirect not followed: the webhook refuses
+every message) are about the webhook; any other :class:`PermanentError` (400, 413, 422...) is about
+the one message, which the webhook will refuse however often it is sent.
 """
 
 from __future__ import annotations
@@ -63,11 +68,19 @@ _HIDE = _HideWebhookPaths()
 logging.getLogger("urllib3.connectionpool").addFilter(_HIDE)
 
 
-class WebhookRedirected(PermanentError):
+class WebhookRefused(PermanentError):
+    """The webhook refuses any message (revoked, deleted, archived, moved), not just this one."""
+
+
+#: Answers about the webhook itself (Slack: 403 invalid_token, 404 no_service, 410 channel_is_archived).
+REFUSING = frozenset({401, 403, 404, 410})
+
+
+class WebhookRedirected(WebhookRefused):
     """The webhook answered with a redirect that is not followed (another origin, or not 307/308)."""
 
 
-class WebhookURLInvalid(PermanentError):
+class WebhookURLInvalid(WebhookRefused):
     """The webhook URL does not parse as an http(s) URL (its text, a credential, is never quoted)."""
 
 
@@ -209,7 +222,8 @@ class WebhookSender:
         Raises:
             RetryableError: 429/5xx/timeouts/connection errors/answers past the deadline persisted
                 over ``max_attempts``, or a Retry-After beyond ``max_retry_after``.
-            PermanentError: any other answer (400, 403, 404...), or a redirect not followed.
+            WebhookRefused: 401, 403, 404 or 410, or a redirect not followed: the webhook refuses any message.
+            PermanentError: any other answer (400, 413, 422...): this message is refused.
         """
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Idempotency-Key": key} if key else {}
@@ -229,7 +243,7 @@ class WebhookSender:
                 elif isinstance(exc, (requests.Timeout, requests.ConnectionError)):
                     reason = exc.__class__.__name__  # its text quotes the URL's path: never shown
                 else:
-                    raise PermanentError(f"{self.shown}: {exc.__class__.__name__}") from None
+                    raise WebhookRefused(f"{self.shown}: {exc.__class__.__name__}") from None
             else:
                 if 200 <= status < 300:
                     return attempt
@@ -239,7 +253,7 @@ class WebhookSender:
                     if delay > self.max_retry_after:
                         raise RetryableError(f"{self.shown}: rate limited, Retry-After {delay:.0f} s")
                 elif status < 500:
-                    raise PermanentError(f"{self.shown}: {reason}")
+                    raise (WebhookRefused if status in REFUSING else PermanentError)(f"{self.shown}: {reason}")
             if attempt == self.max_attempts:
                 raise RetryableError(f"{self.shown}: {reason} after {attempt} attempts")
             log.info("webhook %s: %s; retrying in %.1f s", self.shown, reason, delay)

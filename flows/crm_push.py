@@ -16,7 +16,7 @@ from enrich.errors import LeadpipeError
 from enrich.webhook_client import WebhookSender
 from enrich.webhooks import lead_message, render
 from flows.context import USER_AGENT, RunContext
-from sinks import database, privacy, pushes
+from sinks import database, pushes
 from sinks.crm import write_crm_csv
 from sinks.leads import Period
 
@@ -26,9 +26,8 @@ Stage = Callable[[RunContext], dict]
 
 
 def _leads(ctx: RunContext, period: Period) -> list[dict]:
-    """The period's leads at ``push_min_score`` or above, best first. Objections are applied first (a
-    company re-created since its objection is flagged again): an objecting company is never among them."""
-    privacy.apply_objections(ctx.con, ctx.secret)
+    """The period's leads at ``push_min_score`` or above, best first (objections applied first:
+    :meth:`RunContext.leads`); an objecting company is never among them."""
     return [row for row in ctx.leads(period)["companies"]
             if (row.get("score") or 0) >= ctx.settings.push_min_score]
 
@@ -60,8 +59,9 @@ def _push(ctx: RunContext, dry_run: bool) -> dict:
         counts = pushes.push_leads(ctx.con, _leads(ctx, period), send,
                                    target=pushes.target_key(ctx.secret, settings.webhook_url), fmt=fmt, day=day,
                                    now=ctx.now, limit=settings.push_max, dry_run=dry_run)
-    log.info("push to %s (%s): %d due, %d sent, %d failed, %d wait", sender.shown, fmt, counts["push_due"],
-             counts["push_sent"], counts["push_failed"], counts["push_deferred"])
+    log.info("push to %s (%s): %d due, %d sent, %d failed, %d rejected, %d wait", sender.shown, fmt,
+             counts["push_due"], counts["push_sent"], counts["push_failed"], counts["push_rejected"],
+             counts["push_deferred"])
     return {**counts, "push_orphans_removed": removed, **({"push_dry_run": True} if dry_run else {})}
 
 

@@ -4,8 +4,10 @@ The rule: a lead is pushed when it is new to the target or has new activity sinc
 successful push to it: a later last visit (the logs' or an export's) or a later form submission
 (each push records the three moments). Not its score, whose recency part drops a point
 a day with no activity at all. A company goes to a target at most once a day (the configured
-zone's), however often the night reruns. A failed send is recorded and tried again by the next
-run while its attempts are under :data:`MAX_ATTEMPTS`; it never fails the run. A target is a keyed
+zone's), however often the night reruns. A failed send (the webhook failing: a timeout, 429, 5xx, a
+revoked or moved webhook) is recorded and tried again by the next run while its attempts are under
+:data:`MAX_ATTEMPTS`; it never fails the run. A lead the webhook refuses as such (400, 413, 422...) is
+``rejected``: not sent again until it has new activity, and the leads below it are sent. A target is a keyed
 hash of the webhook URL: the URL, a credential, is never stored. Sending itself is the caller's
 (``send``): this module only selects and records.
 """
@@ -21,7 +23,8 @@ from urllib.parse import urljoin
 
 import duckdb
 
-from enrich.errors import LeadpipeError
+from enrich.errors import LeadpipeError, PermanentError
+from enrich.webhook_client import WebhookRefused
 from sinks.leads import Period
 from sinks.text import one_line
 
@@ -29,6 +32,7 @@ log = logging.getLogger("leadpipe")
 
 MAX_ATTEMPTS = 5  # per company, day and target: then it waits for the next day (or the next change)
 FAILURES_IN_A_ROW = 3  # a webhook that failed this many leads in a row is not asked again in this run
+STATUSES = ("sent", "failed", "rejected")  # pushes.status (migration 019)
 
 
 def target_key(secret: bytes, url: str) -> str:
@@ -61,11 +65,12 @@ def forget_orphans(con: duckdb.DuckDBPyConnection) -> int:
 
 def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: date,
         max_attempts: int = MAX_ATTEMPTS) -> list[dict]:
-    """The leads to push today to ``target``, in ``leads``' order (their rank).
+    """The leads to push today to ``target``, in ``leads``' order (their rank), each a copy with
+    ``first_push``: True when the target never had a successful push of the company.
 
     Selected in one query: not sent to the target today, not failed today :data:`MAX_ATTEMPTS`
     times, and new to it or with an activity moment (:data:`ACTIVITY`) later than every one its
-    successful pushes had (an alias's pushes count as its company's).
+    successful or rejected pushes had (an alias's pushes count as its company's).
     """
     if not leads:
         return []
@@ -83,13 +88,13 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
             WHERE p.target = $target
         ), had AS (
             SELECT company_id, max(last_visit) AS last_visit, max(last_form_at) AS last_form_at,
-                   max(export_last_visit) AS export_last_visit
-            FROM sent WHERE status = 'sent' GROUP BY company_id
+                   max(export_last_visit) AS export_last_visit, bool_or(status = 'sent') AS pushed
+            FROM sent WHERE status IN ('sent', 'rejected') GROUP BY company_id
         ), today AS (
             SELECT company_id, bool_or(status = 'sent') AS sent, max(attempts) AS attempts FROM sent
             WHERE day = $day GROUP BY company_id
         )
-        SELECT lead.company_id FROM lead
+        SELECT lead.company_id, coalesce(had.pushed, false) FROM lead
         LEFT JOIN had USING (company_id) LEFT JOIN today USING (company_id)
         WHERE (had.company_id IS NULL
                OR coalesce(lead.last_visit > coalesce(had.last_visit, '-infinity'), false)
@@ -100,13 +105,15 @@ def due(con: duckdb.DuckDBPyConnection, leads: list[dict], target: str, day: dat
         {"ids": [row["company_id"] for row in leads], **moments,
          "target": target, "day": day, "max_attempts": max_attempts},
     ).fetchall()
-    chosen = {company_id for (company_id,) in rows}
-    return [row for row in leads if row["company_id"] in chosen]
+    pushed = dict(rows)
+    return [{**row, "first_push": not pushed[row["company_id"]]} for row in leads if row["company_id"] in pushed]
 
 
 def record(con: duckdb.DuckDBPyConnection, row: dict, target: str, fmt: str, day: date, now: datetime,
-           error: str | None) -> None:
-    """One send's outcome: ``sent`` (``error`` None) or ``failed``; attempts add up over the day's runs."""
+           status: str, error: str | None = None) -> None:
+    """One send's outcome (:data:`STATUSES`) and its one-line ``error``; attempts add up over the day's runs."""
+    if status not in STATUSES:
+        raise ValueError(f"expected one of {', '.join(STATUSES)}")
     con.execute(
         """
         INSERT INTO pushes VALUES ($company_id, $day, $target, $format, $status, 1, $now, $score, $last_visit,
@@ -118,7 +125,7 @@ def record(con: duckdb.DuckDBPyConnection, row: dict, target: str, fmt: str, day
             last_error = excluded.last_error
         """,
         {"company_id": row["company_id"], "day": day, "target": target, "format": fmt,
-         "status": "failed" if error else "sent", "now": now, "score": row.get("score"),
+         "status": status, "now": now, "score": row.get("score"),
          **{key: _moment(row.get(key)) for key in ACTIVITY}, "error": error},
     )
 
@@ -143,18 +150,20 @@ def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable
                limit: int | None = None, dry_run: bool = False) -> dict:
     """Send the due leads (:func:`due`) one by one with ``send(lead, idempotency key)`` and record each.
 
-    A send that raises a :class:`LeadpipeError` is a ``failed`` row with its one line (the sender names
-    the webhook's origin only); after :data:`FAILURES_IN_A_ROW` of them the rest wait for the next run.
+    A send that raises a :class:`PermanentError` about the lead (not a :class:`WebhookRefused`) is a
+    ``rejected`` row with its one line (the sender names the webhook's origin only): says nothing about the
+    webhook, so the next lead is sent. Any other :class:`LeadpipeError` (a timeout, 429, 5xx, a refusing
+    webhook) is a ``failed`` row; after :data:`FAILURES_IN_A_ROW` of them in a row the rest wait for the next run.
 
     Returns:
         counts: ``push_candidates`` (the period's leads at ``min_score`` or above), ``push_due``,
-        ``push_sent``, ``push_failed``, ``push_deferred`` (the limit or a failing webhook); with
-        ``dry_run`` nothing is sent or recorded.
+        ``push_sent``, ``push_failed``, ``push_rejected``, ``push_deferred`` (the limit or a failing
+        webhook); with ``dry_run`` nothing is sent or recorded.
     """
     candidates = [row for row in leads if (row.get("score") or 0) >= min_score]
     chosen = due(con, candidates, target, day)
     counts = {"push_candidates": len(candidates), "push_due": len(chosen), "push_sent": 0, "push_failed": 0,
-              "push_deferred": 0}
+              "push_rejected": 0, "push_deferred": 0}
     if dry_run:
         return counts
     in_a_row = 0
@@ -162,23 +171,28 @@ def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable
         if (limit is not None and index >= limit) or in_a_row >= FAILURES_IN_A_ROW:
             counts["push_deferred"] = len(chosen) - index
             break
+        status, error = "sent", None
         try:
             send(row, idempotency_key(target, row["company_id"], day))
-            error = None
-        except LeadpipeError as exc:
-            error = one_line(exc)
-        record(con, row, target, fmt, day, now(), error)
-        if error:
-            counts["push_failed"] += 1
+        except WebhookRefused as exc:  # a PermanentError, but about the webhook: every lead would fail
+            status, error = "failed", one_line(exc)
+        except PermanentError as exc:  # about this lead only (400 invalid_blocks, 413, 422...)
+            status, error = "rejected", one_line(exc)
+        except LeadpipeError as exc:  # RetryableError: a timeout, a dropped connection, 429, 5xx
+            status, error = "failed", one_line(exc)
+        record(con, row, target, fmt, day, now(), status, error)
+        counts[f"push_{status}"] += 1
+        if status == "failed":
             in_a_row += 1
             log.warning("push failed (tried again by the next run): %s", error)
+        elif status == "rejected":  # neither a failure of the webhook nor proof of its health
+            log.warning("push rejected (not sent again until the lead has new activity): %s", error)
         else:
-            counts["push_sent"] += 1
             in_a_row = 0
     if counts["push_deferred"] and in_a_row >= FAILURES_IN_A_ROW:
         log.warning("webhook failed %d leads in a row: %d wait for the next run", in_a_row, counts["push_deferred"])
     return counts
 
 
-__all__ = ["MAX_ATTEMPTS", "due", "forget_orphans", "idempotency_key",
+__all__ = ["MAX_ATTEMPTS", "STATUSES", "due", "forget_orphans", "idempotency_key",
            "push_leads", "record", "report_link", "target_key"]

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import re
 import shutil
 import socketserver
 import threading
@@ -489,3 +490,169 @@ def test_a_pushed_form_names_its_kind_and_day_never_the_person(night, webhook, t
     assert message["forms"] == ["form submitted: configurator, 22.11.2026"]
     sent = json.dumps([r["json"] for r in webhook.requests], ensure_ascii=False)
     assert "Maija" not in sent and "maija@" not in sent and "CTO" not in sent and "call me" not in sent
+
+
+# --- the second review: leads a webhook rejects, the platforms' limits, lead.new once per webhook ---
+
+LONG = [f"Lomake {i} " + "Pitkä Yritysnimi Oy " * 9 for i in range(3)]  # 200 characters: as long as lists keep
+REAL = ["Real Customer Oy", "Toinen Asiakas Oy", "Kolmas Asiakas Ab"]
+CROWD = [(f"185.213.{50 + i}.0/24", name) for i, name in enumerate(LONG + REAL)]
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    """Six companies: three with ~4,000-character names (busy visitors, ranked first), three real ones."""
+    base = tmp_path_factory.mktemp("push-crowd")
+    networks = base / "networks.csv"
+    networks.write_text("cidr,organisation,business_id,kind\n"
+                        + "".join(f'{cidr},"{name}",,company\n' for cidr, name in CROWD))
+    lines = [combined(client=cidr.replace(".0/24", ".7"), ts=f"22/Nov/2026:1{hour}:00:00 +0200",
+                      request=f"GET {page} HTTP/1.1")
+             for i, (cidr, _) in enumerate(CROWD)
+             for hour, page in enumerate(["/pricing", "/contact", "/demo", "/pricing"] if i < 3 else ["/blog"])]
+    settings, _ = offline_night(base, lines, networks)
+    return base, settings
+
+
+@pytest.fixture
+def crowd(crowded, tmp_path, webhook, monkeypatch):
+    """The six, the first three's names ~4,000 characters long as the leads reach the push (a source that
+    keeps longer names than the lists' and the forms' 200: the push must not rely on that cut)."""
+    from flows import crm_push
+
+    leads = crm_push._leads
+    monkeypatch.setattr(crm_push, "_leads", lambda ctx, period: [
+        {**row, "name": row["name"] * 20} if row["name"].startswith("Lomake") else row for row in leads(ctx, period)])
+    base, settings = crowded
+    shutil.copytree(base, tmp_path / "crowd")
+    root = tmp_path / "crowd"
+    return replace(settings, db=root / "leads.duckdb", config_dir=root / "cfg", report_dir=root / "reports",
+                   offline=False, webhook_url=webhook.url, retry_backoff=(0.0,), request_timeout=(1.0, 1.0), logs=())
+
+
+def _crm_like(webhook, otherwise=(200, {}, b"ok", 0.0)):
+    """A CRM whose company column holds 255 characters: 422 for a longer name, else ``otherwise``."""
+    def answer(n):
+        long = len(webhook.requests[n - 1]["json"].get("company") or "") > 255
+        return (422, {}, b"name_too_long", 0.0) if long else otherwise
+    return answer
+
+
+def _slack_like(webhook):
+    """Slack's answer to a section text over 3,000 characters: 400 invalid_blocks."""
+    def answer(n):
+        body = webhook.requests[n - 1]["json"]
+        texts = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+        too_long = any(len(t) > 3000 for t in texts) or len(body["text"]) > 4000
+        return (400, {}, b"invalid_blocks", 0.0) if too_long else (200, {}, b"ok", 0.0)
+    return answer
+
+
+def test_leads_the_webhook_rejects_do_not_block_the_leads_below_them(crowd, webhook, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="leadpipe")
+    webhook.script = _crm_like(webhook)
+    stats = _push(crowd)
+    assert (stats["push_due"], stats["push_sent"], stats["push_failed"], stats["push_rejected"],
+            stats["push_deferred"]) == (6, 3, 0, 3, 0)
+    assert [c[:8] for c in webhook.companies()[:3]] == ["Lomake 0", "Lomake 1", "Lomake 2"], "ranked first"
+    assert sorted(webhook.companies()[3:]) == sorted(REAL)
+    assert "6 due, 3 sent, 0 failed, 3 rejected, 0 wait" in caplog.text
+    assert _rows(crowd, "SELECT status, attempts, last_error, count(*) FROM pushes GROUP BY ALL ORDER BY 1") == [
+        ("rejected", 1, f"{webhook.shown}: HTTP 422 name_too_long", 3), ("sent", 1, None, 3)]
+    assert "Pitkä" not in caplog.text, "a rejection's line names no company"
+    assert _push(crowd)["push_due"] == 0, "a rejected lead is not retried the same day"
+    _yesterdays_pushes(crowd)
+    assert _push(crowd)["push_due"] == 0 and len(webhook.requests) == 6, "nor the next day, without new activity"
+    _visit(crowd, tmp_path, "185.213.51.7", "22/Nov/2026:20:00:00 +0200")  # Lomake 1 is active again
+    _yesterdays_pushes(crowd)
+    stats = _push(crowd)
+    assert (stats["push_due"], stats["push_rejected"]) == (1, 1) and webhook.companies()[-1].startswith("Lomake 1")
+
+
+def test_a_webhook_outage_still_stops_the_run_and_rejections_do_not_count_toward_it(crowd, webhook, monkeypatch):
+    monkeypatch.setattr(pushes, "FAILURES_IN_A_ROW", 2)
+    webhook.script = _crm_like(webhook, otherwise=(503, {}, b"unavailable", 0.0))
+    stats = _push(crowd)
+    assert (stats["push_rejected"], stats["push_failed"], stats["push_deferred"]) == (3, 2, 1)
+    assert _rows(crowd, "SELECT status, count(*) FROM pushes GROUP BY ALL ORDER BY 1") == [
+        ("failed", 2), ("rejected", 3)]
+    webhook.script = lambda n: (403, {}, b"invalid_token", 0.0)  # a revoked webhook refuses every lead: failing
+    stats = _push(crowd)
+    assert (stats["push_due"], stats["push_failed"], stats["push_deferred"]) == (3, 2, 1)
+    assert _rows(crowd, "SELECT count(*) FROM pushes WHERE status = 'rejected'") == [(3,)]
+
+
+def test_a_slack_webhook_takes_every_lead_however_long_its_name(crowd, webhook):
+    webhook.script = _slack_like(webhook)
+    stats = _push(replace(crowd, webhook_format="slack"))
+    assert (stats["push_sent"], stats["push_failed"], stats["push_rejected"]) == (6, 0, 0)
+    first = webhook.requests[0]["json"]
+    assert first["text"].startswith("New lead: Lomake 0") and "…" in first["text"] and len(first["text"]) <= 300
+
+
+def _hostile_row(**values):
+    many = [{"form": "<&>*_[" * 50, "submitted_at": datetime(2026, 11, 20, 9, tzinfo=timezone.utc)}] * 60
+    return {"company_id": "x", "name": "&<>[]*" * 1000, "score": 40, "first_push": True, "new": True,
+            "website": "https://x.fi/" + "&a=b" * 400, "industry": "&" * 5000, "city": "<" * 5000,
+            "reasons": "&*\\" * 3000, "last_visit": datetime(2026, 11, 22, 8, tzinfo=timezone.utc), "forms": many,
+            "business_id": "1234567-1", "ytj_url": "https://tietopalvelu.ytj.fi/yritys/1234567-1", **values}
+
+
+def test_every_text_is_cut_to_the_platforms_limits_without_splitting_an_escape():
+    message = lead_message(_hostile_row(), day=date(2026, 11, 26), zone="Europe/Helsinki",
+                           report_url="https://intra.example/leads/r.html")
+    assert len(message["company"]) == 300 and message["company"].endswith("…")
+    assert len(message["reasons"]) == 2000 and len(message["industry"]) == 200 and len(message["forms"]) == 20
+
+    payload = slack(message)
+    section = payload["blocks"][0]["text"]["text"]
+    assert len(section.encode("utf-16-le")) // 2 <= 3000 and len(payload["text"]) <= 300
+    for text in (section, payload["text"], payload["blocks"][1]["elements"][0]["text"]):
+        assert re.fullmatch(r"(?:[^&<>]|&(?:amp|lt|gt);|<https://[^<>]+\|[^<>]+>)*", text), "a whole entity each"
+    name = re.match(r"\*(.*?)\*\n", section).group(1)
+    assert len(name) <= 150 and name.endswith("…")
+    assert "<!" not in section and "&lt;" in section
+
+    card = teams(message)
+    size = len(json.dumps(card, ensure_ascii=False).encode("utf-8"))
+    assert size <= 20_000 < 28_000
+    title = card["attachments"][0]["content"]["body"][0]["text"]
+    assert len(title) <= 150 and title.endswith("…") and title.startswith(r"New lead: &\<\>\[\]\*")
+    for block in card["attachments"][0]["content"]["body"]:
+        for text in [block.get("text", "")] + [f["value"] for f in block.get("facts", [])]:
+            assert re.fullmatch(r"(?:[^\\`*_\[\]<>~|]|\\[\\`*_\[\]<>~|])*…?", text), "no escape split, none lost"
+
+
+def test_lead_new_goes_to_a_webhook_once_per_company(night, webhook, tmp_path):
+    assert _push(night)["push_sent"] == 3
+    assert {r["json"]["event"] for r in webhook.requests} == {"lead.new"}
+    _yesterdays_pushes(night)
+    _visit(night, tmp_path, CLIENTS[0], "22/Nov/2026:18:00:00 +0200")  # the same period: still "new" in its report
+    assert _push(night)["push_sent"] == 1
+    last = webhook.requests[-1]["json"]
+    assert last["company"] == "Kalliodata Oy" and last["new"] is True and last["event"] == "lead.changed"
+    # a merged company: the webhook had it under its old id (an alias), so it is not new to it
+    with duckdb.connect(str(night.db)) as con:
+        (hostile,) = con.execute("SELECT company_id FROM companies WHERE name = ?", [HOSTILE]).fetchone()
+        con.execute("UPDATE pushes SET company_id = 'old-id' WHERE company_id = ?", [hostile])
+        con.execute("INSERT INTO company_aliases VALUES ('old-id', ?)", [hostile])
+    _yesterdays_pushes(night)
+    _visit(night, tmp_path, CLIENTS[1], "22/Nov/2026:19:00:00 +0200")
+    assert _push(replace(night, webhook_format="slack"))["push_sent"] == 1
+    assert webhook.requests[-1]["json"]["text"].startswith("Lead: "), "not 'New lead' in a chat either"
+
+
+def test_a_failed_or_rejected_push_leaves_the_lead_new_to_the_webhook(night, webhook, tmp_path):
+    webhook.script = lambda n: ((500, {}, b"", 0.0) if n <= 3 else (422, {}, b"bad", 0.0) if n <= 5
+                                else (200, {}, b"ok", 0.0))  # lead 1 fails (3 tries), leads 2 and 3 are rejected
+    stats = _push(night)
+    assert (stats["push_failed"], stats["push_rejected"]) == (1, 2)
+    first = webhook.requests[0]["json"]["company"]
+    assert _push(night)["push_sent"] == 1, "the failed one, retried; the rejected ones wait for new activity"
+    assert (webhook.requests[-1]["json"]["company"], webhook.requests[-1]["json"]["event"]) == (first, "lead.new")
+    for client in CLIENTS:  # new activity for all three: the rejected ones are due again
+        _visit(night, tmp_path, client, "22/Nov/2026:20:00:00 +0200")
+    _yesterdays_pushes(night)
+    assert _push(night)["push_sent"] == 3
+    events = {r["json"]["company"]: r["json"]["event"] for r in webhook.requests[-3:]}
+    assert events == {name: "lead.changed" if name == first else "lead.new" for name in events} and len(events) == 3
