@@ -49,17 +49,23 @@ SUBMISSIONS = [
 ]
 
 
-@pytest.fixture
-def night(tmp_path):
-    (tmp_path / "networks.csv").write_text(NETWORKS)
-    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8-sig")
-    (tmp_path / "forms.jsonl").write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in SUBMISSIONS))
+def _settings(tmp_path: Path):
+    """Offline settings for the files written in ``tmp_path``, its operator list imported."""
     settings = load_settings(
         {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", LINES))],
          "leadfeeder": [str(tmp_path / "export.csv")], "forms": [str(tmp_path / "forms.jsonl")],
          "offline": True, "report_dir": str(tmp_path / "reports"), "until": "2026-11-22", "since": "2026-11-01"},
         None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
     engine.execute(settings, "networks import", [commands.import_network_list(tmp_path / "networks.csv", "operator")])
+    return settings
+
+
+@pytest.fixture
+def night(tmp_path):
+    (tmp_path / "networks.csv").write_text(NETWORKS)
+    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8-sig")
+    (tmp_path / "forms.jsonl").write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in SUBMISSIONS))
+    settings = _settings(tmp_path)
     stats = engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
     return settings, stats
 
@@ -211,12 +217,7 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
         json.dumps({"time": f"2026-11-21T{10 + n:02d}:00:00", "form": "chat", "name": f"Person {n}", "email": email,
                     **({"company": company} if company else {})}, ensure_ascii=False) + "\n"
         for n, (company, email) in enumerate(people)))
-    settings = load_settings(
-        {"db": str(tmp_path / "leads.duckdb"), "logs": [str(write_log(tmp_path / "access.log", LINES))],
-         "leadfeeder": [str(tmp_path / "export.csv")], "forms": [str(tmp_path / "forms.jsonl")],
-         "offline": True, "report_dir": str(tmp_path / "reports"), "until": "2026-11-22", "since": "2026-11-01"},
-        None, {"LEADPIPE_CONFIG_DIR": str(tmp_path / "cfg")})
-    engine.execute(settings, "networks import", [commands.import_network_list(tmp_path / "networks.csv", "operator")])
+    settings = _settings(tmp_path)
     for _ in range(2):  # the same inputs twice: nothing more is linked or made
         engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
     leads = _leads(settings)
