@@ -12,17 +12,17 @@ from here.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enrich.errors import ConfigError
+from flows.setting_values import (PARSERS, address, intent_pages, memory, positive, smtp_port, smtp_security,
+                                  two_timeouts, webhook_format, zone)
 from sinks.feeds import Feed, parse_feeds
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,55 +30,6 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data"
 DEFAULT_RDAP_URL = "https://rdap.arin.net/registry"
 DEFAULT_YTJ_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
 ENV_PREFIX = "LEADPIPE_"
-
-
-def _positive(number: int) -> None:
-    if number <= 0:
-        raise ValueError("must be positive")
-
-
-def _two_timeouts(numbers: tuple[float, ...]) -> None:
-    if len(numbers) != 2:
-        raise ValueError("expected two numbers of seconds (connect, read)")
-
-
-def _memory(limit: str) -> None:
-    if not re.fullmatch(r"(?i)\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*", limit):
-        raise ValueError("not an amount of memory such as 700MB or 2GB")
-
-
-def _zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("not a time zone (an IANA name such as Europe/Helsinki)") from None
-
-
-def _intent_pages(value: object) -> tuple[tuple[str, str], ...]:
-    """TOML: ``{pricing = "(?i)pric|hinnasto", ...}``; environment: ``label=pattern;label=pattern``."""
-    pairs = value.items() if isinstance(value, dict) else (
-        part.split("=", 1) for part in str(value).split(";") if "=" in part)
-    return tuple((str(pattern), str(label)) for label, pattern in pairs)
-
-
-def _smtp_port(port: int) -> None:
-    if not 0 <= port <= 65535:
-        raise ValueError("not a port (0: the usual one of smtp_security)")
-
-
-def _smtp_security(mode: str) -> None:
-    if mode not in ("starttls", "ssl", "none"):
-        raise ValueError("expected starttls, ssl or none")
-
-
-def _address(text: str | None) -> None:
-    if text is not None and not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]+", text):
-        raise ValueError("not an e-mail address (the From address, e.g. leads@example.fi)")
-
-
-def _webhook_format(name: str) -> None:
-    if name not in ("generic", "slack", "teams"):  # enrich/webhooks.py FORMATS
-        raise ValueError("expected generic, slack or teams")
 
 
 def setting(default: Any, *, check: Callable[[Any], None] | None = None,
@@ -109,47 +60,47 @@ class Settings:
     #: and the CRM push link reports under it. Unset: the e-mail attaches the report, the push links nothing.
     report_url: str | None = setting(None)
     #: the CRM push (LEADPIPE_WEBHOOK_URL, below): the message format, the lowest score pushed, pushes per run
-    webhook_format: str = setting("generic", check=_webhook_format)  # generic, slack or teams
+    webhook_format: str = setting("generic", check=webhook_format)  # generic, slack or teams
     push_min_score: float = setting(0.0)  # leads below this score are neither pushed nor in the CRM file
-    push_max: int = setting(50, check=_positive)  # pushes per run, best first; the rest wait for the next run
+    push_max: int = setting(50, check=positive)  # pushes per run, best first; the rest wait for the next run
     config_dir: Path = setting(Path.home() / ".config" / "leadpipe")  # secret.key, Prefect's state, pending file
     data_dir: Path = setting(DEFAULT_DATA_DIR)  # bot list, known organisations
     trusted_proxies: tuple[str, ...] = setting(())
     internal_networks: tuple[str, ...] = setting(())
-    session_gap_minutes: int = setting(30, check=_positive)
-    retention_months: int = setting(13, check=_positive)
+    session_gap_minutes: int = setting(30, check=positive)
+    retention_months: int = setting(13, check=positive)
     store_ip_prefix: bool = setting(False)
     schedule: str = setting("0 3 * * *")
-    serve_port: int = setting(4200, check=_positive)  # `leadpipe serve`'s local Prefect server (UI and API)
-    timezone: str = setting("Europe/Helsinki", check=_zone)  # the business's days: reports, windows, daily totals
+    serve_port: int = setting(4200, check=positive)  # `leadpipe serve`'s local Prefect server (UI and API)
+    timezone: str = setting("Europe/Helsinki", check=zone)  # the business's days: reports, windows, daily totals
     rdap_url: str = setting(DEFAULT_RDAP_URL)
     ytj_url: str = setting(DEFAULT_YTJ_URL)
-    memory_limit: str = setting("700MB", check=_memory)
-    network_ttl_days: int = setting(30, check=_positive)
+    memory_limit: str = setting("700MB", check=memory)
+    network_ttl_days: int = setting(30, check=positive)
     rdap_min_interval: float = setting(1.0)  # seconds between two requests to one registry
-    rdap_max_requests: int = setting(2000, check=_positive)  # per run; the rest of the addresses wait
-    max_log_file_gb: int = setting(20, check=_positive)  # a log file stops (a counted reject) past this
-    unresolved_keep_days: int = setting(7, check=_positive)  # how long an unresolved address waits (private)
+    rdap_max_requests: int = setting(2000, check=positive)  # per run; the rest of the addresses wait
+    max_log_file_gb: int = setting(20, check=positive)  # a log file stops (a counted reject) past this
+    unresolved_keep_days: int = setting(7, check=positive)  # how long an unresolved address waits (private)
     ytj_min_interval: float = setting(0.25)  # PRH: 300 searches a minute, shared by all users
-    register_ttl_days: int = setting(30, check=_positive)
+    register_ttl_days: int = setting(30, check=positive)
     #: seconds to wait before each retry of a registry request (429 waits for Retry-After instead)
     retry_backoff: tuple[float, ...] = setting((1.0, 2.0, 4.0))
     #: (connect, read) timeouts of registry requests, seconds
-    request_timeout: tuple[float, ...] = setting((5.0, 20.0), check=_two_timeouts)
+    request_timeout: tuple[float, ...] = setting((5.0, 20.0), check=two_timeouts)
     #: (regular expression on the path, label) of pages that show buying intent
     intent_pages: tuple[tuple[str, str], ...] = setting((
         ("(?i)pric|hinnasto|hinnat", "pricing"),
         ("(?i)contact|yhteystiedot|ota-yhteytta", "contact"),
         ("(?i)/demo|book-a-demo|esittely", "demo"),
         ("(?i)configurator|konfiguraattori|quote|tarjous", "configurator"),
-    ), parse=_intent_pages)
+    ), parse=intent_pages)
     # Credentials: the environment only. LEADPIPE_HTTP_USER and LEADPIPE_HTTP_PASSWORD together.
     #: named feeds, [leadpipe.feeds.NAME] tables (sinks/feeds.py): report sections, CSVs, morning e-mails
     feeds: tuple[Feed, ...] = setting((), parse=parse_feeds, quote=False)
     smtp_host: str | None = setting(None)  # the morning e-mail's SMTP server; unset: .eml files beside the report
-    smtp_port: int = setting(0, check=_smtp_port)  # 0: 587 (starttls), 465 (ssl), 25 (none)
-    smtp_security: str = setting("starttls", check=_smtp_security)  # starttls, ssl or none
-    smtp_sender: str | None = setting(None, check=_address)  # the From address (needed with smtp_host)
+    smtp_port: int = setting(0, check=smtp_port)  # 0: 587 (starttls), 465 (ssl), 25 (none)
+    smtp_security: str = setting("starttls", check=smtp_security)  # starttls, ssl or none
+    smtp_sender: str | None = setting(None, check=address)  # the From address (needed with smtp_host)
     smtp_timeout: float = setting(30.0)  # seconds for each SMTP exchange
     # LEADPIPE_SMTP_USER and LEADPIPE_SMTP_PASSWORD together.
     smtp_auth: tuple[str, str] | None = setting(None, secret=True)
@@ -178,70 +129,11 @@ KEYS = tuple(f.name for f in fields(Settings) if not f.metadata["secret"])
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
-def _parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _parse_list(value: object) -> tuple[str, ...]:
-    """A list from TOML, or text separated by ';' or newlines (globs and URLs may hold ':')."""
-    if isinstance(value, str):
-        return tuple(p.strip() for p in value.replace("\n", ";").split(";") if p.strip())
-    return tuple(str(v) for v in value)  # type: ignore[union-attr]
-
-
-def _parse_numbers(value: object) -> tuple[float, ...]:
-    parts = value.replace(";", ",").split(",") if isinstance(value, str) else value
-    numbers = tuple(float(p) for p in parts)  # type: ignore[union-attr]
-    if not numbers or any(n < 0 for n in numbers):
-        raise ValueError("expected non-negative seconds")
-    return numbers
-
-
-def _parse_float(value: object) -> float:
-    number = float(value)  # type: ignore[arg-type]
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
-def _parse_date(value: object) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        day = datetime.strptime(str(value), "%Y-%m-%d").date()
-    except ValueError as exc:
-        reason = str(exc) if "out of range" in str(exc) else "not a day (YYYY-MM-DD)"
-        raise ValueError(reason) from None
-    if not 1970 <= day.year <= 9998:  # a window in any time zone, a day after it: still a date
-        raise ValueError("not a day leadpipe can hold (1970–9998)")
-    return day
-
-
-_PARSERS: dict[object, Callable[[object], Any]] = {
-    Path: lambda v: Path(str(v)).expanduser(),
-    bool: _parse_bool,
-    int: lambda v: int(v),  # type: ignore[arg-type]
-    float: _parse_float,
-    str: str,
-    str | None: lambda v: str(v).strip() or None,
-    date | None: _parse_date,
-    tuple[str, ...]: _parse_list,
-    tuple[float, ...]: _parse_numbers,
-}
-
-
 def _coerce(key: str, value: object, origin: str) -> object:
     """``value`` as the declared type of setting ``key``; a bad one is one ConfigError line."""
     meta = _FIELDS[key].metadata
     try:
-        parsed = (meta["parse"] or _PARSERS[_TYPES[key]])(value)
+        parsed = (meta["parse"] or PARSERS[_TYPES[key]])(value)
         if meta["check"]:
             meta["check"](parsed)
         return parsed
