@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -26,19 +25,13 @@ from enrich.mail import build_message
 from sinks.feeds import Feed
 from sinks.files import private_writer
 from sinks.leads import Period
+from sinks.report import report_link
 from sinks.text import clean, clean_text, one_line
 
 log = logging.getLogger("leadpipe")
 
 MAX_ATTEMPTS = 5  # a failing feed is tried on this many runs, then given up (status gave_up)
 Send = Callable[[EmailMessage], int]  # sends one message; returns recipients refused; raises on failure
-
-
-def report_link(report_url: str | None, html_path: Path) -> str | None:
-    """The report's URL under ``report_url`` (its file name appended), or None: attach it instead."""
-    if not report_url:
-        return None
-    return report_url.rstrip("/") + "/" + quote(html_path.name)
 
 
 def render_email(data: dict, report_link: str | None, generated_at: datetime) -> tuple[str, str]:

@@ -19,12 +19,12 @@ import hmac
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
-from urllib.parse import urljoin
 
 import duckdb
 
 from enrich.errors import LeadpipeError, PermanentError
 from enrich.webhook_client import WebhookRefused
+from sinks import report
 from sinks.leads import Period
 from sinks.text import one_line
 
@@ -139,10 +139,7 @@ def report_link(con: duckdb.DuckDBPyConnection, period: Period, report_url: str 
         "SELECT html_path FROM reports WHERE period_end = ? AND html_path IS NOT NULL ORDER BY report_id DESC LIMIT 1",
         [period.end],
     ).fetchall()
-    if not found:
-        return None
-    name = found[0][0].replace("\\", "/").rsplit("/", 1)[-1]
-    return urljoin(report_url if report_url.endswith("/") else report_url + "/", name)
+    return report.report_link(report_url, found[0][0]) if found else None
 
 
 def push_leads(con: duckdb.DuckDBPyConnection, leads: list[dict], send: Callable[[dict, str], object],

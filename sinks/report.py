@@ -10,6 +10,7 @@ import csv
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -130,6 +131,14 @@ def write_report(con: duckdb.DuckDBPyConnection, report_dir: Path, period: Perio
             "report_feeds": {feed["feed"].name: len(feed["companies"]) for feed in data["feeds"]},
             "top_leads": [{key: row[key] for key in ("rank", "name", "business_id", "score", "reasons")}
                           for row in data["companies"][:TOP_LEADS]]}
+
+
+def report_link(report_url: str | None, html_path: Path | str) -> str | None:
+    """Where sales open a report: ``report_url`` (the report folder as served) joined with its file
+    name; None when ``report_url`` is unset (the e-mail attaches the report, the push links nothing)."""
+    if not report_url:
+        return None
+    return report_url.rstrip("/") + "/" + quote(str(html_path).replace("\\", "/").rsplit("/", 1)[-1])
 
 
 def set_intent_pages(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]]) -> bool:
