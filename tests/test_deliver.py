@@ -403,3 +403,63 @@ def test_a_listener_that_says_nothing_is_a_timeout():
         server.close()
     assert time.monotonic() - started < 1
     assert str(failed.value) == f"SMTP 127.0.0.1:{server.port}: timed out after 0.3 s"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, and a client context that trusts only it."""
+    import ipaddress
+    import ssl
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    return server, client
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_encrypted_smtp_sends_with_login_and_verifies_the_server(certificate, security):
+    """The default (STARTTLS) and implicit TLS against a real server: the login goes only over TLS, and a
+    server whose certificate the client does not trust is one line, nothing sent."""
+    server_context, client_context = certificate
+    inbox = Inbox()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"leadpipe", b"s3cret"), handled=False)
+
+    # aiosmtpd counts only STARTTLS as TLS for offering AUTH: with implicit TLS the whole session is TLS
+    tls = ({"tls_context": server_context, "require_starttls": True, "auth_require_tls": True}
+           if security == "starttls" else {"ssl_context": server_context, "auth_require_tls": False})
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticator,
+                            auth_required=True, **tls)
+    controller.start()
+    try:
+        client = SmtpClient("127.0.0.1", controller.port, security, ("leadpipe", "s3cret"), timeout=5,
+                            context=client_context)
+        assert client.send(_message()) == 0
+        assert [to for to, _ in inbox.messages] == [["sales@example.fi"]]
+        untrusting = SmtpClient("127.0.0.1", controller.port, security, ("leadpipe", "s3cret"), timeout=5)
+        with pytest.raises(MailError, match=r"^SMTP 127\.0\.0\.1:\d+: TLS failed") as failed:
+            untrusting.send(_message())
+        assert "s3cret" not in str(failed.value) and len(inbox.messages) == 1
+    finally:
+        controller.stop()
