@@ -61,8 +61,8 @@ def _parents(site: str) -> list[str]:
 def is_evidence_domain(site: str | None) -> bool:
     """Whether a website domain can tell organisations apart (not a mailbox, social or site-builder one,
     nor a host under one: ``mail.suomi24.fi``)."""
-    return bool(site) and not any(p in SHARED_DOMAINS for p in _parents(site)) \
-        and not site.endswith(SHARED_DOMAIN_SUFFIXES)
+    return bool(site) and "." in site.strip(".") and not any(p in SHARED_DOMAINS for p in _parents(site)) \
+        and not site.endswith(SHARED_DOMAIN_SUFFIXES)  # "javascript" (of javascript:alert(1)) is no domain
 
 
 def domain_names(site: str | None, name: str | None) -> bool:

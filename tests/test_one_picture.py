@@ -205,7 +205,8 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
         "Residential;;Finland;21.11.2026 10:00;1\n"
         "Mobile network;;Finland;21.11.2026 10:00;1\n"
         "Ålcom Ab;;Finland;21.11.2026 10:00;1\n"
-        "Järvi Systems Oy;gmail.com;Finland;21.11.2026 10:00;1\n", encoding="utf-8")  # a real one, not its mailbox
+        "Järvi Systems Oy;gmail.com;Finland;21.11.2026 10:00;1\n"  # a real one, not its mailbox
+        "Skripti Oy;javascript:alert(1);Finland;21.11.2026 10:00;1\n", encoding="utf-8")  # nor a script
     people = [("Yksityinen henkilö", "pb@gmail.com"), ("Private individual", "x@gmail.com"),
               ("Yksityishenkilö.", "y@yahoo.fi"), ("none.", "z@outlook.fi"), ("—", "w@gmail.com"),
               ("n.a.", "v@yahoo.fi"), ("Pekka Virtanen", "pekka.virtanen@outlook.fi"),  # his own name
@@ -221,7 +222,8 @@ def test_no_company_is_made_of_a_person_a_placeholder_or_an_operator(tmp_path):
     for _ in range(2):  # the same inputs twice: nothing more is linked or made
         engine.execute(settings, "run", ["ingest", "leadfeeder", "forms", "resolve", "load", "report"])
     leads = _leads(settings)
-    assert set(leads) == {"Kalliodata Oy", "Järvi Systems Oy", "Matin Puutyö Tmi", "Veikko Kuusi Tmi", "Quality Tools Oy"}
+    assert set(leads) == {"Kalliodata Oy", "Järvi Systems Oy", "Matin Puutyö Tmi", "Veikko Kuusi Tmi", "Quality Tools Oy",
+                          "Skripti Oy"}
     assert leads["Matin Puutyö Tmi"]["forms"] == 1  # the neighbour's chat is not his company's
     assert leads["Veikko Kuusi Tmi"]["forms"] == 1
     with duckdb.connect(str(settings.db), read_only=True) as con:
