@@ -6,8 +6,8 @@ new companies only, and leaves out existing customers (``customers``, imported f
 unless told otherwise. Each feed is a section of the HTML report, its own CSV and its own morning
 e-mail (``sinks/deliveries.py``).
 
-Regions are not supported: a municipality → region table kept correct by hand is more than a feed
-needs; list the cities.
+A company passes a place filter when its city is one of ``cities`` or lies in one of ``regions``
+(``enrich/regions.py``).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from pathlib import Path
 import duckdb
 
 from enrich.matching import domain
+from enrich.regions import REGIONS, region, regions_of
 from sinks.leads import Period
 
 #: What a feed's table may hold, and the type each key takes.
 FEED_KEYS = {
     "industries": "a list of TOL 2008 code prefixes (\"62\") or words of the industry (\"software\")",
     "cities": "a list of city names",
+    "regions": "a list of Finland's regions (maakunnat: \"Pirkanmaa\", \"Uusimaa\"; Finnish, Swedish or English names)",
     "min_score": "a number",
     "pages": "a list of regular expressions on the paths visited",
     "new_only": "true or false",
@@ -51,6 +53,7 @@ class Feed:
     exclude_customers: bool = True
     recipients: tuple[str, ...] = field(default=(), repr=False)  # never in a log line
     top: int = 10
+    regions: tuple[str, ...] = ()  # Finnish names (enrich/regions.py); a company in a listed city or region
 
 
 def parse_feeds(value: object) -> tuple[Feed, ...]:
@@ -110,12 +113,18 @@ def _feed(name: str, table: object) -> Feed:
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"feed {name!r}: pages: {pattern!r} is not a regular expression ({exc})") from None
+    regions = []
+    for given in texts("regions"):
+        if not region(given):
+            raise ValueError(f"feed {name!r}: regions: {given!r} is not a region of Finland "
+                             f"({', '.join(REGIONS)})")
+        regions.append(region(given))
     recipients = texts("recipients")
     for number, address in enumerate(recipients, start=1):
         if not _EMAIL.fullmatch(address):
             raise ValueError(f"feed {name!r}: recipients: entry {number} is not an e-mail address")
     return Feed(name, title, texts("industries"), texts("cities"), float(min_score), pages,
-                flag("new_only", False), flag("exclude_customers", True), recipients, top)
+                flag("new_only", False), flag("exclude_customers", True), recipients, top, tuple(regions))
 
 
 def select(rows: list[dict], feed: Feed, paths: dict[str, set[str]], customers: set[tuple[str, str]],
@@ -135,7 +144,8 @@ def select(rows: list[dict], feed: Feed, paths: dict[str, set[str]], customers: 
         if feed.industries and not _industry_matches(feed.industries, row.get("industry_code")
                                                      or industry_codes.get(row["company_id"]), row.get("industry")):
             continue
-        if cities and (row.get("city") or "").strip().casefold() not in cities:
+        if (cities or feed.regions) and not ((row.get("city") or "").strip().casefold() in cities
+                                              or regions_of(row.get("city")) & set(feed.regions)):
             continue
         if (row.get("score") or 0) < feed.min_score or feed.new_only and not row.get("new"):
             continue

@@ -92,6 +92,32 @@ def test_industries_match_code_prefixes_or_words():
                                             {"coded": "49410"})] == ["coded"]
 
 
+def test_regions_take_the_cities_in_them_by_any_of_their_names():
+    rows = [_row("tre", city="TAMPERE"), _row("nokia", city="Nokia"), _row("esp", city="Espoo"),
+            _row("ax", city="Mariehamn"), _row("nowhere", city="Atlantis"), _row("none")]
+    feed = parse_feeds({"pirkanmaa": {"regions": ["Birkaland", "åland"]}})[0]
+    assert feed.regions == ("Pirkanmaa", "Ahvenanmaa")
+    assert [r["company_id"] for r in select(rows, feed, {}, set(), {})] == ["tre", "nokia", "ax"]
+    # a city listed or one in a listed region
+    both = Feed("f", "f", cities=("Espoo",), regions=("Pirkanmaa",))
+    assert [r["company_id"] for r in select(rows, both, {}, set(), {})] == ["tre", "nokia", "esp"]
+    with pytest.raises(ValueError, match="feed 'f': regions: 'Pirkkala' is not a region of Finland .*Uusimaa"):
+        parse_feeds({"f": {"regions": ["Pirkkala"]}})
+
+
+def test_every_region_has_its_seat_and_places():
+    from enrich.regions import REGIONS, regions_of
+
+    seats = {"Uusimaa": "Helsinki", "Varsinais-Suomi": "Turku", "Satakunta": "Pori", "Kanta-Häme": "Hämeenlinna",
+             "Pirkanmaa": "Tampere", "Päijät-Häme": "Lahti", "Kymenlaakso": "Kouvola", "Etelä-Karjala": "Imatra",
+             "Etelä-Savo": "Savonlinna", "Pohjois-Savo": "Iisalmi", "Pohjois-Karjala": "Lieksa",
+             "Keski-Suomi": "Jämsä", "Etelä-Pohjanmaa": "Lapua", "Pohjanmaa": "Vaasa", "Keski-Pohjanmaa": "Kannus",
+             "Pohjois-Pohjanmaa": "Raahe", "Kainuu": "Sotkamo", "Lappi": "Kemi", "Ahvenanmaa": "Mariehamn"}
+    assert set(seats) == set(REGIONS)
+    for region, town in seats.items():  # towns other than the seats generate.py derived the divisions from
+        assert regions_of(town) == {region}, town
+
+
 def test_cities_min_score_and_new_only():
     rows = [_row("tre", city="Tampere", score=80.0, new=True), _row("hki", city="Helsinki", score=90.0),
             _row("low", city="tampere ", score=5.0, new=True)]
