@@ -138,7 +138,8 @@ def lead_message(row: dict, *, day: date, zone: str, report_url: str | None) -> 
         "score": row.get("score"),
         "rank": row.get("rank"),
         "reasons": _text(row.get("reasons"), GENERIC_LIMITS["reasons"]),
-        "visits": row.get("visits"),
+        "visits": row.get("visits"),  # our logs'
+        "export_visits": row.get("export_visits"),  # Leadfeeder's own figure (never added to visits), or null
         "last_visit": last.astimezone(tz).isoformat() if isinstance(last, datetime) else None,
         "forms": _form_lines(row, tz),
         "new": bool(row.get("new")),
@@ -179,11 +180,14 @@ def _facts(message: dict) -> list[tuple[str, str]]:
     if last:
         moment = datetime.fromisoformat(last)
         facts.append(("Last visit", f"{moment:%-d.%-m.%Y %H:%M}"))
-    if message.get("visits") is not None:
+    if message.get("visits"):
         facts.append(("Visits", str(message["visits"])))
-    place = ", ".join(v for v in (message.get("industry"), message.get("city")) if v)
-    if place:
-        facts.append(("Company", place))
+    if message.get("export_visits") is not None:
+        facts.append(("Leadfeeder visits", str(message["export_visits"])))
+    if message.get("industry"):
+        facts.append(("Industry", message["industry"]))
+    if message.get("city"):
+        facts.append(("City", message["city"]))
     return [(key, _fit(value, CHAT_FIELD)) for key, value in facts]
 
 

@@ -211,7 +211,7 @@ def report(
         "--since", metavar="YYYY-MM-DD",
         help=_env("First day of the report; default 29 days before --until.", "since"))] = None,
     until: Annotated[Optional[str], typer.Option(
-        "--until", metavar="YYYY-MM-DD", help=_env("Last day of the report; default yesterday.", "until"))] = None,
+        "--until", metavar="YYYY-MM-DD", help=_env("Last day of the report; default the last day any source saw a company.", "until"))] = None,
     report_dir: ReportOpt = None,
     feed: Annotated[Optional[str], typer.Option(
         "--feed", help="Write only this feed's CSV (lead-report-YYYY-MM-DD-FEED.csv).")] = None,

@@ -43,7 +43,7 @@ def _day(row: dict, zone: ZoneInfo) -> str | None:
 
 
 def _description(row: dict) -> str:
-    parts = [f"Industry: {row['industry']}" if row.get("industry") else "",
+    parts = [f"Industry: {row['industry'].rstrip('.')}" if row.get("industry") else "",  # "n.e.c." ends in one
              f"Why: {row['reasons']}" if row.get("reasons") else ""]
     return ". ".join(p for p in parts if p)
 
